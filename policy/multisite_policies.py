@@ -1,0 +1,585 @@
+"""Policy logic for the multisite stacks.
+
+Every rule is a plain function that takes hand-buildable data and returns a
+list of violation messages (empty = compliant). The thin ``validate_*``
+adapters below turn pulumi_policy's ``ResourceValidationArgs`` /
+``StackValidationArgs`` into those inputs and report each message; the pack
+in ``__main__.py`` registers them. Unit tests call the adapters directly.
+
+Property names are the Pulumi input names the engine hands to analyzers:
+Kubernetes objects keep their Kubernetes field names (``spec.ingressClassName``)
+and bridged GCP resources use camelCase (``addressType``). During a real run
+nested values arrive as read-only ``Mapping``/``Sequence`` proxies, never
+``dict``/``list``, so the helpers only rely on those ABCs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+# --- resource type tokens -----------------------------------------------------
+
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+CLUSTER_ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+SERVICE = "kubernetes:core/v1:Service"
+ADDRESS = "gcp:compute/address:Address"
+GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
+
+LE_PRODUCTION_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
+LE_STAGING_SERVER = "https://acme-staging-v02.api.letsencrypt.org/directory"
+PRODUCTION_ISSUER_NAME = "letsencrypt-prod"
+STAGING_ISSUER_NAME = "letsencrypt-staging"
+
+SSL_REDIRECT_ANNOTATIONS = (
+    "nginx.ingress.kubernetes.io/ssl-redirect",
+    "nginx.ingress.kubernetes.io/force-ssl-redirect",
+)
+CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
+ISSUER_ANNOTATION = "cert-manager.io/issuer"
+
+DEFAULT_PRODUCTION_STACKS: tuple[str, ...] = ("prod",)
+
+
+# --- small helpers ------------------------------------------------------------
+
+
+def _get(obj: Any, *path: str) -> Any:
+    """Walk nested mappings; ``None`` as soon as a step is missing."""
+    cur = obj
+    for key in path:
+        if not isinstance(cur, Mapping):
+            return None
+        cur = cur.get(key)
+    return cur
+
+
+def _seq(value: Any) -> list[Any]:
+    """A list of the items of a sequence value (never of a string's chars)."""
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        return list(value)
+    return []
+
+
+def _is_false(value: Any) -> bool:
+    """True for ``False`` and for the string ``"false"`` (any case)."""
+    if isinstance(value, bool):
+        return not value
+    return isinstance(value, str) and value.strip().lower() == "false"
+
+
+def _is_true(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return isinstance(value, str) and value.strip().lower() == "true"
+
+
+def _label(resource_type: str, name: str) -> str:
+    kind = resource_type.rsplit(":", 1)[-1]
+    return f"{kind} '{name}'"
+
+
+def stack_from_urn(urn: str) -> str | None:
+    """The stack name of a URN ``urn:pulumi:<stack>::<project>::<type>::<name>``."""
+    if not urn.startswith("urn:pulumi:"):
+        return None
+    stack = urn[len("urn:pulumi:") :].split("::", 1)[0]
+    return stack or None
+
+
+def resolve_stack_name(
+    urn: str, environ: Mapping[str, str] | None = None
+) -> str | None:
+    """Which stack is being analysed.
+
+    The URN of every resource carries the stack name, so that is the primary
+    source. As a fallback, the engine starts Python policy packs with
+    ``PULUMI_STACK`` (and ``PULUMI_PROJECT``, ``PULUMI_DRY_RUN``,
+    ``PULUMI_CONFIG``) in their environment; pulumi_policy then also feeds
+    them to ``pulumi.runtime.configure`` so ``pulumi.get_stack()`` works.
+    """
+    env = os.environ if environ is None else environ
+    return stack_from_urn(urn) or env.get("PULUMI_STACK") or None
+
+
+def chart_basename(chart: str) -> str:
+    """``ingress-nginx`` for ``ingress-nginx``, ``repo/ingress-nginx``,
+    ``./charts/ingress-nginx``, ``oci://host/charts/ingress-nginx``."""
+    return chart.rstrip("/").rsplit("/", 1)[-1]
+
+
+def is_local_chart(chart: str) -> bool:
+    return chart.startswith((".", "/", "~"))
+
+
+# --- Ingress -------------------------------------------------------------------
+
+
+def _host_covered(host: str, tls_hosts: Iterable[str]) -> bool:
+    for tls_host in tls_hosts:
+        if tls_host == host:
+            return True
+        # A wildcard certificate covers exactly one extra label.
+        if tls_host.startswith("*.") and host.partition(".")[2] == tls_host[2:]:
+            return True
+    return False
+
+
+def check_ingress(name: str, props: Mapping[str, Any]) -> list[str]:
+    """Class name set, TLS covers every rule host, HTTPS redirect not disabled."""
+    msgs: list[str] = []
+    spec = _get(props, "spec") or {}
+    if not _get(spec, "ingressClassName"):
+        msgs.append(
+            f"Ingress '{name}' has no spec.ingressClassName. Set "
+            "spec.ingressClassName: nginx (the annotation kubernetes.io/ingress.class "
+            "is deprecated) so the ingress-nginx controller serves it."
+        )
+
+    tls_entries = _seq(_get(spec, "tls"))
+    tls_hosts: list[str] = []
+    for i, entry in enumerate(tls_entries):
+        tls_hosts.extend(h for h in _seq(_get(entry, "hosts")) if isinstance(h, str))
+        if not _get(entry, "secretName"):
+            msgs.append(
+                f"Ingress '{name}' spec.tls[{i}] has no secretName. Set it to the "
+                "Certificate's spec.secretName so NGINX serves that certificate."
+            )
+
+    for i, rule in enumerate(_seq(_get(spec, "rules"))):
+        host = _get(rule, "host")
+        if not host:
+            msgs.append(
+                f"Ingress '{name}' spec.rules[{i}] has no host. Give every rule a "
+                "host (name-based virtual hosting on the shared IP) and list it in spec.tls."
+            )
+        elif not _host_covered(host, tls_hosts):
+            msgs.append(
+                f"Ingress '{name}' rule host '{host}' is not covered by spec.tls. "
+                f"Add '{host}' to spec.tls[].hosts with the secretName of its Certificate."
+            )
+
+    annotations = _get(props, "metadata", "annotations") or {}
+    for key in SSL_REDIRECT_ANNOTATIONS:
+        if _is_false(_get(annotations, key)):
+            msgs.append(
+                f"Ingress '{name}' disables the HTTP->HTTPS redirect with {key}: \"false\". "
+                'Remove it or set nginx.ingress.kubernetes.io/ssl-redirect: "true" '
+                "(ACME HTTP-01 challenges are exempt from the redirect already)."
+            )
+    return msgs
+
+
+def validate_ingress(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type == INGRESS:
+        for msg in check_ingress(args.name, args.props):
+            report_violation(msg, None)
+
+
+# --- Helm releases -----------------------------------------------------------
+
+_VERSION_RANGE_CHARS = ("^", "~", "*", ">", "<", "=", " ", "||", "x", "X")
+
+
+def _is_exact_version(version: str) -> bool:
+    bare = version.removeprefix("v")
+    if not bare or not bare[0].isdigit():
+        return False
+    return not any(c in bare for c in _VERSION_RANGE_CHARS)
+
+
+def check_helm_release(name: str, props: Mapping[str, Any]) -> list[str]:
+    """Pinned chart version; ingress-nginx snippets off; cert-manager CRDs kept."""
+    msgs: list[str] = []
+    chart = _get(props, "chart") or ""
+    version = _get(props, "version")
+    if not isinstance(chart, str):
+        chart = ""
+    if not is_local_chart(chart):
+        # A chart directory on disk is pinned by its files; a repository or OCI
+        # chart without an exact version floats to whatever is newest.
+        if not isinstance(version, str) or not version:
+            msgs.append(
+                f"Helm release '{name}' (chart '{chart}') does not pin a chart version. "
+                'Set `version` to an exact chart version (e.g. "4.15.1").'
+            )
+        elif not _is_exact_version(version):
+            msgs.append(
+                f"Helm release '{name}' (chart '{chart}') uses the version range "
+                f"'{version}'. Pin an exact chart version (e.g. \"4.15.1\")."
+            )
+
+    values = _get(props, "values") or {}
+    base = chart_basename(chart)
+    if base == "ingress-nginx":
+        allow = _get(values, "controller", "allowSnippetAnnotations")
+        if not _is_false(allow):
+            msgs.append(
+                f"Helm release '{name}' (ingress-nginx) must disable snippet annotations "
+                "explicitly: set values.controller.allowSnippetAnnotations: false."
+            )
+        cfg = _get(values, "controller", "config", "allow-snippet-annotations")
+        if cfg is not None and not _is_false(cfg):
+            msgs.append(
+                f"Helm release '{name}' (ingress-nginx) sets controller.config"
+                f'["allow-snippet-annotations"] to {cfg!r}. Set it to "false" '
+                "(snippets let any Ingress author inject NGINX config)."
+            )
+    if base == "cert-manager" and not _is_true(_get(values, "crds", "keep")):
+        msgs.append(
+            f"Helm release '{name}' (cert-manager) does not keep its CRDs on "
+            "uninstall; deleting them deletes every Certificate. Set "
+            "values.crds.keep: true (with values.crds.enabled: true)."
+        )
+    return msgs
+
+
+def validate_helm_release(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type == HELM_RELEASE:
+        for msg in check_helm_release(args.name, args.props):
+            report_violation(msg, None)
+
+
+# --- static IP -----------------------------------------------------------------
+
+
+def check_static_ip(
+    resource_type: str, name: str, props: Mapping[str, Any], protect: bool
+) -> list[str]:
+    """The shared IP is a regional EXTERNAL address and protected."""
+    msgs: list[str] = []
+    if resource_type == GLOBAL_ADDRESS:
+        return [
+            (
+                f"GlobalAddress '{name}' cannot back the ingress-nginx L4 load balancer. "
+                "Use gcp.compute.Address with `region` set to the cluster's region."
+            )
+        ]
+    if resource_type != ADDRESS:
+        return msgs
+    if not _get(props, "region"):
+        msgs.append(
+            f"Address '{name}' has no `region`. Set region to the GKE cluster's "
+            "region: the load balancer only binds a regional address in its own region."
+        )
+    address_type = _get(props, "addressType")
+    if address_type is not None and address_type != "EXTERNAL":
+        msgs.append(
+            f"Address '{name}' has addressType {address_type!r}. Use "
+            'address_type="EXTERNAL" for the public ingress IP.'
+        )
+    if not protect:
+        msgs.append(
+            f"Address '{name}' is not protected; deleting it breaks every domain "
+            "whose DNS points at it. Register it with ResourceOptions(protect=True)."
+        )
+    return msgs
+
+
+def validate_static_ip(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type in (ADDRESS, GLOBAL_ADDRESS):
+        protect = bool(args.opts.protect) if args.opts is not None else False
+        for msg in check_static_ip(args.resource_type, args.name, args.props, protect):
+            report_violation(msg, None)
+
+
+# --- LoadBalancer Services -------------------------------------------------------
+
+
+def check_service(name: str, props: Mapping[str, Any]) -> list[str]:
+    if _get(props, "spec", "type") == "LoadBalancer":
+        return [
+            (
+                f"Service '{name}' is of type LoadBalancer, which reserves another IP and "
+                "load balancer. Use type ClusterIP and route to it with an Ingress "
+                "(ingressClassName: nginx) on the shared static IP."
+            )
+        ]
+    return []
+
+
+def validate_service(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type == SERVICE:
+        for msg in check_service(args.name, args.props):
+            report_violation(msg, None)
+
+
+# --- ACME issuers ------------------------------------------------------------------
+
+
+def check_cluster_issuer(name: str, props: Mapping[str, Any]) -> list[str]:
+    """The well-known issuer names point at the matching Let's Encrypt server."""
+    issuer = _get(props, "metadata", "name")
+    server = _get(props, "spec", "acme", "server")
+    expected = {
+        PRODUCTION_ISSUER_NAME: LE_PRODUCTION_SERVER,
+        STAGING_ISSUER_NAME: LE_STAGING_SERVER,
+    }
+    if isinstance(issuer, str) and issuer in expected and server != expected[issuer]:
+        return [
+            (
+                f"ClusterIssuer '{issuer}' (resource '{name}') uses ACME server {server!r}. "
+                f"Set spec.acme.server to {expected[issuer]} so the name says what it issues."
+            )
+        ]
+    return []
+
+
+def validate_cluster_issuer(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    if args.resource_type == CLUSTER_ISSUER:
+        for msg in check_cluster_issuer(args.name, args.props):
+            report_violation(msg, None)
+
+
+def _issuer_servers(resources: Sequence[PolicyResource]) -> dict[str, Any]:
+    """ClusterIssuer metadata.name -> spec.acme.server for the stack."""
+    out: dict[str, Any] = {}
+    for r in resources:
+        if r.resource_type == CLUSTER_ISSUER:
+            name = _get(r.props, "metadata", "name")
+            if isinstance(name, str) and name:
+                out[name] = _get(r.props, "spec", "acme", "server")
+    return out
+
+
+def _issuer_refs(
+    resources: Sequence[PolicyResource],
+) -> list[tuple[PolicyResource, str, str, str | None]]:
+    """(resource, label, issuer kind, issuer name) for each Certificate and each
+    Ingress that asks cert-manager's ingress-shim for a certificate."""
+    refs: list[tuple[PolicyResource, str, str, str | None]] = []
+    for r in resources:
+        if r.resource_type == CERTIFICATE:
+            ref = _get(r.props, "spec", "issuerRef") or {}
+            kind = _get(ref, "kind") or "Issuer"  # cert-manager's default kind
+            group = _get(ref, "group")
+            if group not in (None, "", "cert-manager.io"):
+                kind = f"{group}/{kind}"
+            name = _get(ref, "name")
+            refs.append(
+                (
+                    r,
+                    _label(r.resource_type, r.name),
+                    kind,
+                    name if isinstance(name, str) else None,
+                )
+            )
+        elif r.resource_type == INGRESS:
+            annotations = _get(r.props, "metadata", "annotations") or {}
+            if _get(annotations, CLUSTER_ISSUER_ANNOTATION):
+                refs.append(
+                    (
+                        r,
+                        _label(r.resource_type, r.name),
+                        "ClusterIssuer",
+                        _get(annotations, CLUSTER_ISSUER_ANNOTATION),
+                    )
+                )
+            if _get(annotations, ISSUER_ANNOTATION):
+                refs.append(
+                    (
+                        r,
+                        _label(r.resource_type, r.name),
+                        "Issuer",
+                        _get(annotations, ISSUER_ANNOTATION),
+                    )
+                )
+    return refs
+
+
+def check_certificate_issuers(
+    resources: Sequence[PolicyResource],
+) -> list[tuple[str, str]]:
+    """Every Certificate references a ClusterIssuer this stack creates.
+
+    Returns (message, urn) pairs."""
+    issuers = _issuer_servers(resources)
+    known = ", ".join(sorted(issuers)) or "none"
+    out: list[tuple[str, str]] = []
+    for r, label, kind, name in _issuer_refs(resources):
+        if kind != "ClusterIssuer":
+            out.append(
+                (
+                    (
+                        f"{label} references an issuer of kind '{kind}'. Use spec.issuerRef "
+                        "{kind: ClusterIssuer, group: cert-manager.io, name: <one of: "
+                        f"{known}>}}."
+                    ),
+                    r.urn,
+                )
+            )
+        elif not name or name not in issuers:
+            out.append(
+                (
+                    (
+                        f"{label} references ClusterIssuer '{name}', which this stack does not "
+                        f"create (it creates: {known}). Point spec.issuerRef.name at one of "
+                        "them, or add that ClusterIssuer to the stack."
+                    ),
+                    r.urn,
+                )
+            )
+    return out
+
+
+def validate_certificate_issuers(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    for msg, urn in check_certificate_issuers(args.resources):
+        report_violation(msg, urn)
+
+
+def is_production_issuer(name: str | None, servers: Mapping[str, Any]) -> bool:
+    """An issuer is 'production' if the stack's ClusterIssuer of that name talks
+    to the Let's Encrypt production server, or (not in the stack) by its name."""
+    if name is None:
+        return False
+    if name in servers:
+        return bool(servers[name] == LE_PRODUCTION_SERVER)
+    return name == PRODUCTION_ISSUER_NAME
+
+
+def check_production_issuer_usage(
+    resources: Sequence[PolicyResource],
+    stack: str | None,
+    config: Mapping[str, Any],
+) -> list[tuple[str, str]]:
+    """Production stacks use the production issuer; other stacks never do,
+    unless the policy config sets ``allowProductionIssuer: true``."""
+    prod_stacks = config.get("productionStacks")
+    production_stacks = (
+        tuple(s for s in _seq(prod_stacks) if isinstance(s, str))
+        if prod_stacks is not None
+        else DEFAULT_PRODUCTION_STACKS
+    )
+    allow = _is_true(config.get("allowProductionIssuer", False))
+    servers = _issuer_servers(resources)
+    is_prod = stack is not None and stack in production_stacks
+    out: list[tuple[str, str]] = []
+    for r, label, _kind, name in _issuer_refs(resources):
+        uses_prod = is_production_issuer(name, servers)
+        if is_prod and not uses_prod:
+            out.append(
+                (
+                    (
+                        f"{label} in production stack '{stack}' uses issuer '{name}', whose "
+                        "certificates browsers do not trust. Set `multisite:acme.issuer` to "
+                        f"{PRODUCTION_ISSUER_NAME} in Pulumi.{stack}.yaml "
+                        f"(issuerRef.name: {PRODUCTION_ISSUER_NAME})."
+                    ),
+                    r.urn,
+                )
+            )
+        elif not is_prod and uses_prod and not allow:
+            out.append(
+                (
+                    (
+                        f"{label} in non-production stack '{stack}' uses the production issuer "
+                        f"'{name}' (Let's Encrypt rate limits are shared). Use "
+                        f"{STAGING_ISSUER_NAME} (`multisite:acme.issuer`), or allow it "
+                        "explicitly with the policy config allowProductionIssuer: true."
+                    ),
+                    r.urn,
+                )
+            )
+    return out
+
+
+def validate_production_issuer_usage(
+    args: StackValidationArgs, report_violation: ReportViolation
+) -> None:
+    urn = args.resources[0].urn if args.resources else ""
+    stack = resolve_stack_name(urn)
+    for msg, bad_urn in check_production_issuer_usage(
+        args.resources, stack, args.get_config()
+    ):
+        report_violation(msg, bad_urn)
+
+
+# --- the pack's policies -----------------------------------------------------------
+
+ISSUER_POLICY_CONFIG = PolicyConfigSchema(
+    properties={
+        "allowProductionIssuer": {
+            "type": "boolean",
+            "default": False,
+            "description": "Let a non-production stack use the Let's Encrypt production issuer.",
+        },
+        "productionStacks": {
+            "type": "array",
+            "items": {"type": "string"},
+            "default": list(DEFAULT_PRODUCTION_STACKS),
+            "description": "Stack names that count as production.",
+        },
+    },
+)
+
+POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
+    ResourceValidationPolicy(
+        name="ingress-tls-and-redirect",
+        description="Ingresses set ingressClassName, cover every rule host with TLS and keep the HTTPS redirect.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_ingress,
+    ),
+    ResourceValidationPolicy(
+        name="helm-release-hardening",
+        description="Helm releases pin a chart version; ingress-nginx snippets stay off; cert-manager keeps its CRDs.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_helm_release,
+    ),
+    ResourceValidationPolicy(
+        name="static-ip-regional-protected",
+        description="The shared static IP is a regional EXTERNAL address registered with protect=True.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_static_ip,
+    ),
+    ResourceValidationPolicy(
+        name="no-loadbalancer-services",
+        description="No Service of type LoadBalancer outside the ingress-nginx release: one IP for every site.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_service,
+    ),
+    ResourceValidationPolicy(
+        name="acme-issuer-servers",
+        description="letsencrypt-staging / letsencrypt-prod point at the matching Let's Encrypt directory.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_cluster_issuer,
+    ),
+    StackValidationPolicy(
+        name="certificate-issuer-exists",
+        description="Every Certificate references a ClusterIssuer that this stack creates.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_certificate_issuers,
+    ),
+    StackValidationPolicy(
+        name="production-issuer-per-stack",
+        description="Production stacks use the production issuer; other stacks do not unless allowed by config.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_production_issuer_usage,
+        config_schema=ISSUER_POLICY_CONFIG,
+    ),
+]
