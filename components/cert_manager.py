@@ -1,0 +1,81 @@
+"""CertManager: cert-manager and its CRDs, installed so issuers never race the webhook."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.helm_chart import chart_source, merge_values
+from components.metadata import await_annotations
+
+CHART = "cert-manager"
+REPOSITORY = "https://charts.jetstack.io"
+RELEASE_NAME = "cert-manager"
+NAMESPACE = "cert-manager"
+# cert-manager >= 1.18 makes HTTP-01 solver Ingresses with pathType Exact, which
+# ingress-nginx's strict path validation rejects for the challenge path. We turn
+# the gate off on cert-manager's side so ingress-nginx keeps strict validation.
+FEATURE_GATES = "ACMEHTTP01IngressPathTypeExact=false"
+
+
+def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Helm values: CRDs installed and kept on uninstall, the startup API check on.
+
+    Only keys of the chart's values schema appear here: the 1.21 chart
+    rejects unknown keys. `overrides` (the stack's `certManager.values`) merge last.
+    """
+    values: dict[str, Any] = {
+        # Deleting the CRDs would delete every Certificate in the cluster.
+        "crds": {"enabled": True, "keep": True},
+        "featureGates": FEATURE_GATES,
+        # A post-install hook Job that waits until the webhook answers; the
+        # release (and so every issuer that depends on it) waits for it.
+        "startupapicheck": {"enabled": True},
+    }
+    return merge_values(values, overrides or {})
+
+
+@dataclass(frozen=True)
+class CertManagerArgs:
+    """The cert-manager release."""
+
+    version: str
+    """Chart version (pinned)."""
+    chart: str | None = None
+    """Chart source override: repository URL or local directory."""
+    values: dict[str, Any] = field(default_factory=dict)
+    """Extra values, merged last."""
+    protect: bool = False
+    """Protect the release (production stacks): removing it removes every certificate."""
+    skip_await: bool = False
+    """Do not wait for workloads to become ready (sandbox clusters)."""
+
+
+class CertManager(pulumi.ComponentResource):
+    """A namespace and a `helm.v3.Release` of cert-manager, waiting for its hook Jobs."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("multisite:cert_manager:CertManager", name, None, opts)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={"name": NAMESPACE, "annotations": await_annotations(args.skip_await)},
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=RELEASE_NAME,
+            namespace=namespace.metadata["name"],
+            version=args.version,
+            values=cert_manager_values(args.values),
+            timeout=600,
+            wait_for_jobs=not args.skip_await,
+            skip_await=args.skip_await,
+            **chart_source(CHART, REPOSITORY, args.chart),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+        self.register_outputs({"release": self.release.status})

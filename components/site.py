@@ -1,0 +1,235 @@
+"""Site: one web site's certificate, Ingress, optional workload and DNS records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+
+from components.config import SiteConfig
+from components.metadata import WAIT_FOR, await_annotations, labels
+
+
+def certificate_manifest(site: SiteConfig, *, issuer: str, wait: bool) -> dict[str, Any]:
+    """The `cert-manager.io/v1` Certificate for the host and its aliases.
+
+    No commonName: Let's Encrypt puts the names in subjectAltName, and a
+    commonName caps the first name at 64 characters. `wait` adds
+    `pulumi.com/waitFor: condition=Ready`, so `pulumi up` fails loudly when
+    issuance fails instead of reporting success.
+    """
+    name = site.resource_name
+    annotations = {WAIT_FOR: "condition=Ready"} if wait else {}
+    return {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {
+            "name": name,
+            "namespace": site.namespace,
+            "labels": labels(name, "certificate"),
+            "annotations": annotations,
+        },
+        "spec": {
+            "secretName": tls_secret_name(site),
+            "dnsNames": site.hosts,
+            "issuerRef": {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
+            "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
+        },
+    }
+
+
+def tls_secret_name(site: SiteConfig) -> str:
+    """The Secret cert-manager writes the key pair into."""
+    return f"{site.resource_name}-tls"
+
+
+def backend_service_name(site: SiteConfig) -> str:
+    """The Service the Ingress routes to: the user's, or the one we deploy."""
+    return site.service or site.resource_name
+
+
+def ingress_manifest(site: SiteConfig, *, ingress_class: str, skip_await: bool) -> dict[str, Any]:
+    """The `networking.k8s.io/v1` Ingress: TLS for every name, HTTP redirected to HTTPS."""
+    name = site.resource_name
+    backend = {"service": {"name": backend_service_name(site), "port": {"number": site.port}}}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": site.namespace,
+            "labels": labels(name, "ingress"),
+            "annotations": {
+                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
+                **await_annotations(skip_await),
+            },
+        },
+        "spec": {
+            "ingressClassName": ingress_class,
+            "tls": [{"hosts": site.hosts, "secretName": tls_secret_name(site)}],
+            "rules": [
+                {"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
+                for host in site.hosts
+            ],
+        },
+    }
+
+
+def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
+    """An `apps/v1` Deployment for `image`: non-root, probes, resource requests."""
+    name = site.resource_name
+    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "multisite"}
+    probe = {"tcpSocket": {"port": "http"}, "periodSeconds": 10}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": site.namespace,
+            "labels": labels(name, "web"),
+            "annotations": await_annotations(skip_await),
+        },
+        "spec": {
+            "replicas": site.replicas or 1,
+            "selector": {"matchLabels": selector},
+            "template": {
+                "metadata": {"labels": labels(name, "web")},
+                "spec": {
+                    "automountServiceAccountToken": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": site.image,
+                            "ports": [{"name": "http", "containerPort": site.port}],
+                            "readinessProbe": {**probe, "initialDelaySeconds": 2},
+                            "livenessProbe": {**probe, "initialDelaySeconds": 10},
+                            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}},
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def service_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
+    """A ClusterIP `v1` Service in front of the Deployment."""
+    name = site.resource_name
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": name,
+            "namespace": site.namespace,
+            "labels": labels(name, "web"),
+            "annotations": await_annotations(skip_await),
+        },
+        "spec": {
+            "type": "ClusterIP",
+            "selector": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "multisite"},
+            "ports": [{"name": "http", "port": site.port, "targetPort": "http"}],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class DnsArgs:
+    """Where to write the site's A records."""
+
+    zone: str
+    ip: pulumi.Input[str]
+    ttl: int = 300
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class SiteArgs:
+    """One site, validated, and what it hangs off."""
+
+    site: SiteConfig
+    issuer: str
+    """Name of the ClusterIssuer its Certificate references."""
+    ingress_class: str
+    issuers: pulumi.Resource
+    """The ClusterIssuers component: the Certificate waits for it."""
+    ingress_controller: pulumi.Resource
+    """The ingress-nginx release: its admission webhook validates the Ingress."""
+    wait_for_certificate: bool = False
+    skip_await: bool = False
+    dns: DnsArgs | None = None
+
+
+class Site(pulumi.ComponentResource):
+    """Certificate + Ingress for a host (and aliases), with an optional Deployment,
+    Service and Cloud DNS A records."""
+
+    url: str
+    secret_name: str
+
+    def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("multisite:site:Site", name, None, opts)
+        site = args.site
+        self.url = f"https://{site.host}/"
+        self.secret_name = tls_secret_name(site)
+
+        certificate = certificate_manifest(site, issuer=args.issuer, wait=args.wait_for_certificate)
+        k8s.apiextensions.CustomResource(
+            f"{name}-certificate",
+            api_version=certificate["apiVersion"],
+            kind=certificate["kind"],
+            metadata=certificate["metadata"],
+            spec=certificate["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.issuers]),
+        )
+
+        backend: list[pulumi.Resource] = []
+        if site.image is not None:
+            deployment = deployment_manifest(site, skip_await=args.skip_await)
+            service = service_manifest(site, skip_await=args.skip_await)
+            backend = [
+                k8s.apps.v1.Deployment(
+                    f"{name}-deployment",
+                    metadata=deployment["metadata"],
+                    spec=deployment["spec"],
+                    opts=pulumi.ResourceOptions(parent=self),
+                ),
+                k8s.core.v1.Service(
+                    f"{name}-service",
+                    metadata=service["metadata"],
+                    spec=service["spec"],
+                    opts=pulumi.ResourceOptions(parent=self),
+                ),
+            ]
+
+        ingress = ingress_manifest(site, ingress_class=args.ingress_class, skip_await=args.skip_await)
+        k8s.networking.v1.Ingress(
+            f"{name}-ingress",
+            metadata=ingress["metadata"],
+            spec=ingress["spec"],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.ingress_controller, *backend]),
+        )
+
+        if args.dns is not None:
+            for host in site.hosts:
+                gcp.dns.RecordSet(
+                    f"{name}-dns-{host}",
+                    name=f"{host}.",
+                    type="A",
+                    ttl=args.dns.ttl,
+                    managed_zone=args.dns.zone,
+                    project=args.dns.project,
+                    rrdatas=[args.dns.ip],
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.register_outputs({"url": self.url, "secretName": self.secret_name})

@@ -1,0 +1,48 @@
+"""StaticIp: the one regional external address every site shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+
+
+@dataclass(frozen=True)
+class StaticIpArgs:
+    """Where and how to reserve the address."""
+
+    name: str
+    """GCP resource name of the address, e.g. `multisite-prod-ingress`."""
+    region: str
+    """The cluster's region: a load balancer Service can only use a regional address."""
+    network_tier: str = "PREMIUM"
+    """Must match the tier of the load balancer (GKE's default is PREMIUM)."""
+    project: str | None = None
+
+
+class StaticIp(pulumi.ComponentResource):
+    """A reserved, protected, regional EXTERNAL IPv4 address.
+
+    Losing it would change every site's IP at once, so the address is
+    protected: `pulumi destroy` refuses until it is unprotected on purpose.
+    """
+
+    address: pulumi.Output[str]
+    name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: StaticIpArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("multisite:static_ip:StaticIp", name, None, opts)
+        reserved = gcp.compute.Address(
+            f"{name}-address",
+            name=args.name,
+            region=args.region,
+            project=args.project,
+            address_type="EXTERNAL",
+            network_tier=args.network_tier,
+            description="multisite: ingress-nginx load balancer for every site",
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        self.address = reserved.address
+        self.name = reserved.name
+        self.register_outputs({"address": self.address, "name": self.name})

@@ -1,0 +1,149 @@
+"""Run the real program against Pulumi's mock engine and record what it registers."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+
+ROOT = Path(__file__).resolve().parent.parent
+STATIC_IP = "203.0.113.7"
+
+
+@dataclass(frozen=True)
+class Registered:
+    """One resource registration as the engine saw it."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str
+    custom: bool
+    protect: bool
+    provider: str
+    dependencies: tuple[str, ...]
+    inputs: dict[str, Any]
+
+    def prop(self, *path: str | int) -> Any:
+        """A nested input such as `prop("spec", "tls", 0, "hosts")`."""
+        value: Any = self.inputs
+        for key in path:
+            value = value[key]
+        return value
+
+
+class Recorder(pulumi.runtime.Mocks):
+    """Mocks that answer like the cloud would, and a log of every registration."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        state = dict(args.inputs)
+        if args.typ == "gcp:compute/address:Address":
+            state["address"] = STATIC_IP
+        return f"{args.name}-id", state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        self.calls.append(args.token)
+        if args.token == "gcp:container/getCluster:getCluster":
+            return {
+                "name": args.args["name"],
+                "location": args.args["location"],
+                "endpoint": "198.51.100.1",
+                "masterAuths": [{"clusterCaCertificate": "Q0EtREFUQQ=="}],
+            }, []
+        return {}, []
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """MockMonitor that also keeps each registration's parent, dependencies and protect."""
+
+    def __init__(self, mocks: Recorder) -> None:
+        super().__init__(mocks)
+        self.registrations: list[Registered] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registered(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    parent=request.parent,
+                    custom=request.custom,
+                    protect=request.protect,
+                    provider=request.provider,
+                    dependencies=tuple(request.dependencies),
+                    inputs=rpc.deserialize_properties(request.object),
+                )
+            )
+        return response
+
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program registered and exported."""
+
+    resources: list[Registered]
+    outputs: dict[str, Any]
+    calls: list[str]
+
+    def of_type(self, type_: str) -> list[Registered]:
+        return [r for r in self.resources if r.type == type_]
+
+    def named(self, name: str) -> Registered:
+        (match,) = [r for r in self.resources if r.name == name]
+        return match
+
+    def by_urn(self, urn: str) -> Registered:
+        (match,) = [r for r in self.resources if r.urn == urn]
+        return match
+
+
+def load_program() -> Callable[[], None]:
+    """The `main` of the top-level `__main__.py`, loaded as an ordinary module."""
+    spec = importlib.util.spec_from_file_location("multisite_main", ROOT / "__main__.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main  # type: ignore[no-any-return]
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `config:` of a stack file, e.g. `Pulumi.dev.yaml`."""
+    import yaml
+
+    with open(ROOT / f"Pulumi.{stack}.yaml") as f:
+        return dict(yaml.safe_load(f)["config"])
+
+
+def run_program(config: Mapping[str, Any], *, stack: str = "dev", preview: bool = False) -> ProgramRun:
+    """Run `__main__.main()` under mocks with `config` (fully qualified keys)."""
+    mocks = Recorder()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="multisite", stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, []
+    )
+    main = load_program()
+
+    outputs: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        main()
+        exported = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]
+        return pulumi.Output.all(**exported).apply(outputs.update)
+
+    program()
+    return ProgramRun(resources=list(monitor.registrations), outputs=outputs, calls=mocks.calls)
