@@ -97,6 +97,7 @@ class ProgramRun:
     resources: list[Registered]
     outputs: dict[str, Any]
     calls: list[str]
+    error: BaseException | None = None
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -127,23 +128,47 @@ def stack_config(stack: str) -> dict[str, Any]:
         return dict(yaml.safe_load(f)["config"])
 
 
-def run_program(config: Mapping[str, Any], *, stack: str = "dev", preview: bool = False) -> ProgramRun:
-    """Run `__main__.main()` under mocks with `config` (fully qualified keys)."""
+def record(
+    build: Callable[[], Any],
+    *,
+    config: Mapping[str, Any] | None = None,
+    stack: str = "dev",
+    preview: bool = False,
+) -> ProgramRun:
+    """Call `build` under mocks, with `config` (fully qualified keys) set, and record it.
+
+    An exception from `build` is returned in `ProgramRun.error`, not raised.
+    """
     mocks = Recorder()
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="multisite", stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}, []
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}, []
     )
-    main = load_program()
-
     outputs: dict[str, Any] = {}
 
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
-        main()
+        build()
         exported = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]
         return pulumi.Output.all(**exported).apply(outputs.update)
 
-    program()
-    return ProgramRun(resources=list(monitor.registrations), outputs=outputs, calls=mocks.calls)
+    error: BaseException | None = None
+    try:
+        program()
+    except Exception as exc:  # kept for the caller: what was registered before it matters
+        error = exc
+    return ProgramRun(list(monitor.registrations), outputs, mocks.calls, error)
+
+
+def run_program(
+    config: Mapping[str, Any], *, stack: str = "dev", preview: bool = False, expect_error: bool = False
+) -> ProgramRun:
+    """Run the whole program (`__main__.main`) under mocks with a stack's config.
+
+    An error is raised unless `expect_error`, in which case it is in `run.error`.
+    """
+    run = record(load_program(), config=config, stack=stack, preview=preview)
+    if run.error is not None and not expect_error:
+        raise run.error
+    return run

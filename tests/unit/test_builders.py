@@ -1,0 +1,183 @@
+"""Pure builders: Helm values, issuer and site manifests, kubeconfig, chart sources."""
+
+from __future__ import annotations
+
+import json
+
+import pulumi_kubernetes as k8s
+
+from components.cert_manager import cert_manager_values
+from components.cluster import gke_kubeconfig
+from components.cluster_issuers import ACME_SERVERS, cluster_issuer_manifest
+from components.config import SiteConfig
+from components.helm_chart import chart_source, merge_values
+from components.ingress_nginx import ingress_nginx_values
+from components.site import (
+    certificate_manifest,
+    deployment_manifest,
+    ingress_manifest,
+    service_manifest,
+)
+
+SITE = SiteConfig(host="some.dummy-url.com", service="some-my-service")
+IMAGE_SITE = SiteConfig(
+    host="www.example.com", aliases=["example.com"], image="nginxinc/nginx-unprivileged:1.29", port=8080, replicas=3
+)
+
+
+def test_ingress_nginx_values_bind_the_static_ip_and_harden() -> None:
+    values = ingress_nginx_values(replicas=2, load_balancer_ip="203.0.113.7")
+    controller = values["controller"]
+    assert controller["service"] == {
+        "type": "LoadBalancer",
+        "externalTrafficPolicy": "Local",
+        "loadBalancerIP": "203.0.113.7",
+    }
+    assert controller["replicaCount"] == 2 and controller["minAvailable"] == 1
+    assert controller["ingressClassResource"]["name"] == "nginx"
+    assert controller["ingressClassResource"]["default"] is False
+    assert controller["allowSnippetAnnotations"] is False
+    config = controller["config"]
+    assert config["allow-snippet-annotations"] == "false"
+    assert config["annotations-risk-level"] == "Medium"
+    assert config["strict-validate-path-type"] == "true"
+    assert config["ssl-redirect"] == "true" and config["hsts"] == "true"
+    # HTTP-01 challenges must stay reachable over plain HTTP: the default exemption is kept.
+    assert "no-tls-redirect-locations" not in config
+    assert controller["admissionWebhooks"]["enabled"] is True
+
+
+def test_ingress_nginx_values_without_static_ip_leave_the_ip_to_the_load_balancer() -> None:
+    service = ingress_nginx_values(replicas=1, load_balancer_ip=None)["controller"]["service"]
+    assert "loadBalancerIP" not in service
+
+
+def test_ingress_nginx_overrides_merge_last_without_losing_siblings() -> None:
+    values = ingress_nginx_values(
+        replicas=2,
+        load_balancer_ip=None,
+        overrides={"controller": {"config": {"hsts": "false"}, "metrics": {"enabled": True}}},
+    )
+    assert values["controller"]["config"]["hsts"] == "false"
+    assert values["controller"]["config"]["allow-snippet-annotations"] == "false"
+    assert values["controller"]["metrics"] == {"enabled": True}
+
+
+def test_cert_manager_values_install_and_keep_crds_and_fix_http01_path_type() -> None:
+    values = cert_manager_values()
+    assert values["crds"] == {"enabled": True, "keep": True}
+    assert values["featureGates"] == "ACMEHTTP01IngressPathTypeExact=false"
+    assert values["startupapicheck"] == {"enabled": True}
+    # installCRDs is deprecated and the 1.21 values schema rejects unknown keys.
+    assert set(values) == {"crds", "featureGates", "startupapicheck"}
+
+
+def test_merge_values_does_not_mutate_its_inputs() -> None:
+    base = {"a": {"b": 1, "c": [1]}}
+    merged = merge_values(base, {"a": {"b": 2}, "d": 3})
+    assert merged == {"a": {"b": 2, "c": [1]}, "d": 3}
+    merged["a"]["c"].append(2)
+    assert base == {"a": {"b": 1, "c": [1]}}
+
+
+def test_chart_source_upstream_mirror_and_local_directory() -> None:
+    upstream = chart_source("cert-manager", "https://charts.jetstack.io", None)
+    assert upstream["chart"] == "cert-manager"
+    assert isinstance(upstream["repository_opts"], k8s.helm.v3.RepositoryOptsArgs)
+    mirror = chart_source("cert-manager", "https://charts.jetstack.io", "https://mirror.example.com/charts")
+    assert mirror["chart"] == "cert-manager" and "repository_opts" in mirror
+    assert chart_source("cert-manager", "https://charts.jetstack.io", "charts/cert-manager") == {
+        "chart": "charts/cert-manager"
+    }
+    oci = "oci://quay.io/jetstack/charts/cert-manager"
+    assert chart_source("cert-manager", "https://charts.jetstack.io", oci) == {"chart": oci}
+
+
+def test_cluster_issuers_use_acme_v2_http01_through_nginx() -> None:
+    staging = cluster_issuer_manifest("staging", ingress_class="nginx", email=None)
+    prod = cluster_issuer_manifest("prod", ingress_class="nginx", email="ops@example.com")
+    assert staging["apiVersion"] == "cert-manager.io/v1" and staging["kind"] == "ClusterIssuer"
+    assert staging["metadata"] == {"name": "letsencrypt-staging"}
+    assert prod["metadata"] == {"name": "letsencrypt-prod"}
+    assert staging["spec"]["acme"]["server"] == "https://acme-staging-v02.api.letsencrypt.org/directory"
+    assert prod["spec"]["acme"]["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert staging["spec"]["acme"]["privateKeySecretRef"] == {"name": "letsencrypt-staging-account-key"}
+    assert prod["spec"]["acme"]["privateKeySecretRef"] == {"name": "letsencrypt-prod-account-key"}
+    assert staging["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+    assert "email" not in staging["spec"]["acme"]
+    assert prod["spec"]["acme"]["email"] == "ops@example.com"
+    assert set(ACME_SERVERS) == {"staging", "prod"}
+
+
+def test_certificate_covers_host_and_aliases() -> None:
+    cert = certificate_manifest(IMAGE_SITE, issuer="letsencrypt-prod", wait=False)
+    assert cert["metadata"]["name"] == "www-example-com"
+    assert cert["metadata"]["namespace"] == "default"
+    assert cert["metadata"]["annotations"] == {}
+    assert cert["spec"]["dnsNames"] == ["www.example.com", "example.com"]
+    assert cert["spec"]["secretName"] == "www-example-com-tls"
+    assert cert["spec"]["issuerRef"] == {
+        "name": "letsencrypt-prod",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+    assert "commonName" not in cert["spec"]
+
+
+def test_certificate_waits_for_ready_when_asked() -> None:
+    cert = certificate_manifest(SITE, issuer="letsencrypt-staging", wait=True)
+    assert cert["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def test_ingress_terminates_tls_for_every_name_and_redirects() -> None:
+    ingress = ingress_manifest(IMAGE_SITE, ingress_class="nginx", skip_await=False)
+    assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}
+    spec = ingress["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    assert spec["tls"] == [{"hosts": ["www.example.com", "example.com"], "secretName": "www-example-com-tls"}]
+    assert [rule["host"] for rule in spec["rules"]] == ["www.example.com", "example.com"]
+    path = spec["rules"][0]["http"]["paths"][0]
+    assert path["path"] == "/" and path["pathType"] == "Prefix"
+    assert path["backend"] == {"service": {"name": "www-example-com", "port": {"number": 8080}}}
+
+
+def test_ingress_routes_to_the_existing_service_of_the_writeup() -> None:
+    ingress = ingress_manifest(SITE, ingress_class="nginx", skip_await=True)
+    backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]
+    assert backend == {"service": {"name": "some-my-service", "port": {"number": 80}}}
+    assert ingress["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+
+
+def test_deployment_runs_non_root_with_probes_and_requests() -> None:
+    deployment = deployment_manifest(IMAGE_SITE, skip_await=False)
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert deployment["spec"]["replicas"] == 3
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["image"] == "nginxinc/nginx-unprivileged:1.29"
+    assert container["ports"] == [{"name": "http", "containerPort": 8080}]
+    assert container["readinessProbe"]["tcpSocket"] == {"port": "http"}
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "http"}
+    assert container["resources"]["requests"] == {"cpu": "50m", "memory": "64Mi"}
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
+
+
+def test_service_selects_the_deployment_pods() -> None:
+    service = service_manifest(IMAGE_SITE, skip_await=False)
+    deployment = deployment_manifest(IMAGE_SITE, skip_await=False)
+    assert service["spec"]["type"] == "ClusterIP"
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
+
+
+def test_gke_kubeconfig_uses_the_auth_plugin_and_holds_no_secret() -> None:
+    config = json.loads(gke_kubeconfig(name="gke_c", endpoint="198.51.100.1", ca_certificate="Q0E="))
+    assert config["clusters"][0]["cluster"] == {
+        "server": "https://198.51.100.1",
+        "certificate-authority-data": "Q0E=",
+    }
+    assert config["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
+    assert config["current-context"] == "gke_c"
+    assert "token" not in json.dumps(config)

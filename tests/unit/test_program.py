@@ -1,0 +1,252 @@
+"""The whole program under mocks: resource graph, dependencies and exports per stack."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import ConfigError
+from tests.support import ROOT, STATIC_IP, ProgramRun, Registered, run_program, stack_config
+
+ADDRESS = "gcp:compute/address:Address"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+RECORD = "gcp:dns/recordSet:RecordSet"
+
+
+def depends_on(run: ProgramRun, resource: Registered, name: str) -> bool:
+    return any(run.by_urn(urn).name == name for urn in resource.dependencies)
+
+
+@pytest.fixture(scope="module")
+def dev() -> ProgramRun:
+    return run_program(stack_config("dev"), stack="dev")
+
+
+@pytest.fixture(scope="module")
+def prod() -> ProgramRun:
+    return run_program(stack_config("prod"), stack="prod")
+
+
+def test_dev_registers_the_expected_components(dev: ProgramRun) -> None:
+    components = sorted((r.type, r.name) for r in dev.resources if not r.custom)
+    assert components == [
+        ("multisite:cert_manager:CertManager", "cert-manager"),
+        ("multisite:cluster_issuers:ClusterIssuers", "cluster-issuers"),
+        ("multisite:ingress_nginx:IngressNginx", "ingress-nginx"),
+        ("multisite:site:Site", "blog.dev.example.com"),
+        ("multisite:site:Site", "www.dev.example.com"),
+        ("multisite:static_ip:StaticIp", "ingress-ip"),
+    ]
+
+
+def test_static_ip_is_regional_external_and_protected(dev: ProgramRun) -> None:
+    (address,) = dev.of_type(ADDRESS)
+    assert address.protect
+    assert address.inputs["name"] == "multisite-dev-ingress"
+    assert address.inputs["region"] == "europe-west1"
+    assert address.inputs["addressType"] == "EXTERNAL"
+    assert address.inputs["networkTier"] == "PREMIUM"
+    assert address.parent.endswith("::ingress-ip")
+
+
+def test_ingress_nginx_release_is_bound_to_the_static_ip(dev: ProgramRun) -> None:
+    release = dev.named("ingress-nginx-release")
+    assert release.inputs["chart"] == "ingress-nginx"
+    assert release.inputs["version"] == "4.15.1"
+    assert release.inputs["repositoryOpts"] == {"repo": "https://kubernetes.github.io/ingress-nginx"}
+    assert release.inputs["name"] == "ingress-nginx"
+    assert release.inputs["namespace"] == "ingress-nginx"
+    assert release.inputs["values"]["controller"]["service"]["loadBalancerIP"] == STATIC_IP
+    assert release.inputs["values"]["controller"]["replicaCount"] == 1  # Pulumi.dev.yaml
+    assert depends_on(dev, release, "ingress-ip-address")
+    assert depends_on(dev, release, "ingress-nginx-namespace")
+
+
+def test_cert_manager_release_installs_crds_and_waits_for_its_jobs(dev: ProgramRun) -> None:
+    release = dev.named("cert-manager-release")
+    assert release.inputs["chart"] == "cert-manager"
+    assert release.inputs["version"].startswith("v1.21.")
+    assert release.inputs["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
+    assert release.inputs["values"]["crds"] == {"enabled": True, "keep": True}
+    assert release.inputs["waitForJobs"] is True
+    assert not release.protect  # dev: staging certificates only
+
+
+def test_issuers_wait_for_the_cert_manager_release(dev: ProgramRun) -> None:
+    issuers = dev.of_type(ISSUER)
+    assert sorted(i.inputs["metadata"]["name"] for i in issuers) == ["letsencrypt-prod", "letsencrypt-staging"]
+    for issuer in issuers:
+        assert depends_on(dev, issuer, "cert-manager-release")
+
+
+def test_certificates_use_the_stack_issuer_and_wait_for_issuers(dev: ProgramRun) -> None:
+    certificates = {c.inputs["metadata"]["name"]: c for c in dev.of_type(CERTIFICATE)}
+    assert set(certificates) == {"www-dev-example-com", "blog-dev-example-com"}
+    www = certificates["www-dev-example-com"]
+    assert www.inputs["spec"]["issuerRef"]["name"] == "letsencrypt-staging"
+    assert www.inputs["spec"]["dnsNames"] == ["www.dev.example.com", "dev.example.com"]
+    assert depends_on(dev, www, "cluster-issuers-staging")
+    assert depends_on(dev, www, "cluster-issuers-prod")
+
+
+def test_ingresses_wait_for_the_controller_and_their_backend(dev: ProgramRun) -> None:
+    ingresses = {i.inputs["metadata"]["name"]: i for i in dev.of_type(INGRESS)}
+    www = ingresses["www-dev-example-com"]
+    assert depends_on(dev, www, "ingress-nginx-release")
+    assert depends_on(dev, www, "www.dev.example.com-deployment")
+    assert depends_on(dev, www, "www.dev.example.com-service")
+    blog = ingresses["blog-dev-example-com"]
+    assert blog.prop("spec", "rules", 0, "http", "paths", 0, "backend", "service", "name") == "blog"
+
+
+def test_only_image_sites_get_a_workload(dev: ProgramRun) -> None:
+    assert [d.inputs["metadata"]["name"] for d in dev.of_type(DEPLOYMENT)] == ["www-dev-example-com"]
+    assert [s.inputs["metadata"]["name"] for s in dev.of_type(SERVICE)] == ["www-dev-example-com"]
+
+
+def test_every_kubernetes_resource_uses_the_stack_provider(dev: ProgramRun) -> None:
+    (provider,) = dev.of_type("pulumi:providers:kubernetes")
+    kubernetes = [r for r in dev.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert kubernetes
+    for resource in kubernetes:
+        assert resource.provider.startswith(provider.urn), resource.name
+
+
+def test_gke_cluster_is_looked_up_for_the_kubeconfig(dev: ProgramRun) -> None:
+    assert dev.calls == ["gcp:container/getCluster:getCluster"]
+    (provider,) = dev.of_type("pulumi:providers:kubernetes")
+    kubeconfig = provider.inputs["kubeconfig"]
+    assert kubeconfig["4dabf18193072939515e22adb298388d"] == "1b47061264138c4ac30d75fd1eb44270"  # a secret
+    assert "gke-gcloud-auth-plugin" in kubeconfig["value"]
+    assert "https://198.51.100.1" in kubeconfig["value"]
+
+
+def test_dev_exports(dev: ProgramRun) -> None:
+    assert dev.outputs == {
+        "ingressIp": STATIC_IP,
+        "ingressService": "ingress-nginx/ingress-nginx-controller",
+        "issuer": "letsencrypt-staging",
+        "urls": {
+            "www.dev.example.com": "https://www.dev.example.com/",
+            "dev.example.com": "https://dev.example.com/",
+            "blog.dev.example.com": "https://blog.dev.example.com/",
+        },
+    }
+    assert not dev.of_type(RECORD)  # no multisite:dns in dev
+
+
+def test_prod_uses_production_certificates_and_waits_for_them(prod: ProgramRun) -> None:
+    assert prod.outputs["issuer"] == "letsencrypt-prod"
+    for certificate in prod.of_type(CERTIFICATE):
+        assert certificate.prop("spec", "issuerRef", "name") == "letsencrypt-prod"
+        assert certificate.prop("metadata", "annotations") == {"pulumi.com/waitFor": "condition=Ready"}
+
+
+def test_prod_protects_cert_manager_and_runs_two_controllers(prod: ProgramRun) -> None:
+    assert prod.named("cert-manager-release").protect
+    assert prod.named("cert-manager-namespace").protect
+    values = prod.named("ingress-nginx-release").inputs["values"]["controller"]
+    assert values["replicaCount"] == 2 and values["minAvailable"] == 1
+
+
+def test_prod_points_an_a_record_at_the_ip_for_every_name(prod: ProgramRun) -> None:
+    records = {r.inputs["name"]: r for r in prod.of_type(RECORD)}
+    assert set(records) == {"www.example.com.", "example.com.", "blog.example.com."}
+    for record in records.values():
+        assert record.inputs["type"] == "A"
+        assert record.inputs["rrdatas"] == [STATIC_IP]
+        assert record.inputs["managedZone"] == "example-com"
+        assert record.inputs["ttl"] == 300
+
+
+def test_writeup_example_builds_what_the_writeup_built_by_hand() -> None:
+    with open(ROOT / "examples" / "Pulumi.writeup.yaml") as f:
+        config = yaml.safe_load(f)["config"]
+    run = run_program(config, stack="writeup")
+    (certificate,) = run.of_type(CERTIFICATE)
+    assert certificate.inputs["metadata"]["name"] == "some-dummy-url-com"
+    assert certificate.inputs["metadata"]["namespace"] == "default"
+    assert certificate.prop("spec", "dnsNames") == ["some.dummy-url.com"]
+    assert certificate.prop("spec", "issuerRef", "name") == "letsencrypt-staging"
+    (ingress,) = run.of_type(INGRESS)
+    assert ingress.prop("metadata", "annotations") == {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}
+    assert ingress.prop("spec", "tls") == [{"hosts": ["some.dummy-url.com"], "secretName": "some-dummy-url-com-tls"}]
+    assert ingress.prop("spec", "rules", 0, "host") == "some.dummy-url.com"
+    assert ingress.prop("spec", "rules", 0, "http", "paths", 0, "backend") == {
+        "service": {"name": "some-my-service", "port": {"number": 80}}
+    }
+    assert not run.of_type(DEPLOYMENT) and not run.of_type(SERVICE)
+    assert sorted(i.inputs["spec"]["acme"]["email"] for i in run.of_type(ISSUER)) == ["your@address.com"] * 2
+    (provider,) = run.of_type("pulumi:providers:kubernetes")
+    assert "kubeconfig" not in provider.inputs  # the ambient kubeconfig, as kubectl used
+
+
+def test_local_stack_creates_nothing_in_gcp_and_skips_awaits(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".sandbox").mkdir()
+    (tmp_path / ".sandbox" / "kubeconfig").write_text("apiVersion: v1\n")
+    monkeypatch.chdir(tmp_path)
+    run = run_program(stack_config("local"), stack="local")
+    assert not [r for r in run.resources if r.type.startswith("gcp:")]
+    assert run.calls == []
+    assert run.outputs["ingressIp"] == "203.0.113.10"
+    assert run.named("ingress-nginx-release").inputs["chart"] == "tests/fixtures/charts/ingress-nginx"
+    assert "repositoryOpts" not in run.named("cert-manager-release").inputs
+    assert run.named("cert-manager-release").inputs["skipAwait"] is True
+    for ingress in run.of_type(INGRESS):
+        assert ingress.prop("metadata", "annotations", "pulumi.com/skipAwait") == "true"
+
+
+def test_ephemeral_ip_reserves_nothing_and_exports_none() -> None:
+    run = run_program({"multisite:acme": {"issuer": "staging"}, "multisite:staticIp": {"enabled": False}})
+    assert not run.of_type(ADDRESS)
+    assert "loadBalancerIP" not in run.named("ingress-nginx-release").inputs["values"]["controller"]["service"]
+    assert run.outputs["ingressIp"] is None
+
+
+def test_adding_a_site_changes_nothing_else() -> None:
+    base: dict[str, Any] = stack_config("dev")
+    more = {**base, "multisite:sites": [*base["multisite:sites"], {"host": "new.example.com", "service": "new"}]}
+    before = {r.urn: r.inputs for r in run_program(base).resources}
+    after = {r.urn: r.inputs for r in run_program(more).resources}
+    added = set(after) - set(before)
+    assert set(before) <= set(after)
+    assert all("new.example.com" in urn for urn in added) and len(added) == 3  # Site, Certificate, Ingress
+    assert {urn: after[urn] for urn in before} == before
+
+
+def test_resource_names_are_stable_across_runs(dev: ProgramRun) -> None:
+    again = run_program(stack_config("dev"))
+    # Registration order varies with the event loop; the set of URNs and inputs must not.
+    assert {r.urn: r.inputs for r in again.resources} == {r.urn: r.inputs for r in dev.resources}
+    assert len(again.resources) == len(dev.resources)
+
+
+def test_preview_with_unknown_ip_registers_the_same_graph() -> None:
+    run = run_program(stack_config("dev"), preview=True)
+    assert {(r.type, r.name) for r in run.resources} == {
+        (r.type, r.name) for r in run_program(stack_config("dev")).resources
+    }
+
+
+def test_bad_config_registers_nothing() -> None:
+    run = run_program(
+        {**stack_config("dev"), "multisite:sites": [{"host": "Bad.example.com", "service": "x"}]},
+        expect_error=True,
+    )
+    assert isinstance(run.error, ConfigError)
+    assert "multisite:sites[0].host = 'Bad.example.com'" in str(run.error)
+    assert run.resources == []
+
+
+def test_unknown_top_level_key_is_reported_from_the_stack() -> None:
+    run = run_program({**stack_config("dev"), "multisite:site": []}, expect_error=True)
+    assert isinstance(run.error, ConfigError)
+    assert "multisite:site: unknown key (did you mean multisite:sites?)" in str(run.error)
