@@ -101,9 +101,7 @@ def stack_from_urn(urn: str) -> str | None:
     return stack or None
 
 
-def resolve_stack_name(
-    urn: str, environ: Mapping[str, str] | None = None
-) -> str | None:
+def resolve_stack_name(urn: str, environ: Mapping[str, str] | None = None) -> str | None:
     """Which stack is being analysed.
 
     The URN of every resource carries the stack name, so that is the primary
@@ -184,9 +182,7 @@ def check_ingress(name: str, props: Mapping[str, Any]) -> list[str]:
     return msgs
 
 
-def validate_ingress(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+def validate_ingress(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type == INGRESS:
         for msg in check_ingress(args.name, args.props):
             report_violation(msg, None)
@@ -250,9 +246,7 @@ def check_helm_release(name: str, props: Mapping[str, Any]) -> list[str]:
     return msgs
 
 
-def validate_helm_release(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+def validate_helm_release(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type == HELM_RELEASE:
         for msg in check_helm_release(args.name, args.props):
             report_violation(msg, None)
@@ -261,9 +255,7 @@ def validate_helm_release(
 # --- static IP -----------------------------------------------------------------
 
 
-def check_static_ip(
-    resource_type: str, name: str, props: Mapping[str, Any], protect: bool
-) -> list[str]:
+def check_static_ip(resource_type: str, name: str, props: Mapping[str, Any], protect: bool) -> list[str]:
     """The shared IP is a regional EXTERNAL address and protected."""
     msgs: list[str] = []
     if resource_type == GLOBAL_ADDRESS:
@@ -294,9 +286,7 @@ def check_static_ip(
     return msgs
 
 
-def validate_static_ip(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+def validate_static_ip(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type in (ADDRESS, GLOBAL_ADDRESS):
         protect = bool(args.opts.protect) if args.opts is not None else False
         for msg in check_static_ip(args.resource_type, args.name, args.props, protect):
@@ -318,9 +308,7 @@ def check_service(name: str, props: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def validate_service(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+def validate_service(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type == SERVICE:
         for msg in check_service(args.name, args.props):
             report_violation(msg, None)
@@ -347,9 +335,7 @@ def check_cluster_issuer(name: str, props: Mapping[str, Any]) -> list[str]:
     return []
 
 
-def validate_cluster_issuer(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+def validate_cluster_issuer(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
     if args.resource_type == CLUSTER_ISSUER:
         for msg in check_cluster_issuer(args.name, args.props):
             report_violation(msg, None)
@@ -446,9 +432,7 @@ def check_certificate_issuers(
     return out
 
 
-def validate_certificate_issuers(
-    args: StackValidationArgs, report_violation: ReportViolation
-) -> None:
+def validate_certificate_issuers(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     for msg, urn in check_certificate_issuers(args.resources):
         report_violation(msg, urn)
 
@@ -468,55 +452,47 @@ def check_production_issuer_usage(
     stack: str | None,
     config: Mapping[str, Any],
 ) -> list[tuple[str, str]]:
-    """Production stacks use the production issuer; other stacks never do,
-    unless the policy config sets ``allowProductionIssuer: true``."""
+    """Production stacks use the production issuer; other stacks never do.
+
+    Escape hatches, both explicit policy config: ``allowProductionIssuer: true``
+    lets a non-production stack use it; ``allowStagingIssuer: true`` lets a
+    production stack keep a site on staging while it is being onboarded."""
     prod_stacks = config.get("productionStacks")
     production_stacks = (
         tuple(s for s in _seq(prod_stacks) if isinstance(s, str))
         if prod_stacks is not None
         else DEFAULT_PRODUCTION_STACKS
     )
-    allow = _is_true(config.get("allowProductionIssuer", False))
+    allow_prod = _is_true(config.get("allowProductionIssuer", False))
+    allow_staging = _is_true(config.get("allowStagingIssuer", False))
     servers = _issuer_servers(resources)
     is_prod = stack is not None and stack in production_stacks
     out: list[tuple[str, str]] = []
     for r, label, _kind, name in _issuer_refs(resources):
         uses_prod = is_production_issuer(name, servers)
-        if is_prod and not uses_prod:
-            out.append(
-                (
-                    (
-                        f"{label} in production stack '{stack}' uses issuer '{name}', whose "
-                        "certificates browsers do not trust. Set `multisite:acme.issuer` to "
-                        f"{PRODUCTION_ISSUER_NAME} in Pulumi.{stack}.yaml "
-                        f"(issuerRef.name: {PRODUCTION_ISSUER_NAME})."
-                    ),
-                    r.urn,
-                )
+        if is_prod and not uses_prod and not allow_staging:
+            msg = (
+                f"{label} in production stack '{stack}' uses issuer '{name}', whose certificates "
+                "browsers do not trust. Set `issuer: prod` under `multisite:acme` in "
+                f"Pulumi.{stack}.yaml (and drop any per-site `issuer: staging`) so it uses "
+                f"{PRODUCTION_ISSUER_NAME}."
             )
-        elif not is_prod and uses_prod and not allow:
-            out.append(
-                (
-                    (
-                        f"{label} in non-production stack '{stack}' uses the production issuer "
-                        f"'{name}' (Let's Encrypt rate limits are shared). Use "
-                        f"{STAGING_ISSUER_NAME} (`multisite:acme.issuer`), or allow it "
-                        "explicitly with the policy config allowProductionIssuer: true."
-                    ),
-                    r.urn,
-                )
+            out.append((msg, r.urn))
+        elif not is_prod and uses_prod and not allow_prod:
+            msg = (
+                f"{label} in non-production stack '{stack}' uses the production issuer '{name}' "
+                "(Let's Encrypt production rate limits are tight). Set `issuer: staging` under "
+                f"`multisite:acme` (and per site) to use {STAGING_ISSUER_NAME}, or allow it "
+                "explicitly with the policy config allowProductionIssuer: true."
             )
+            out.append((msg, r.urn))
     return out
 
 
-def validate_production_issuer_usage(
-    args: StackValidationArgs, report_violation: ReportViolation
-) -> None:
+def validate_production_issuer_usage(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     urn = args.resources[0].urn if args.resources else ""
     stack = resolve_stack_name(urn)
-    for msg, bad_urn in check_production_issuer_usage(
-        args.resources, stack, args.get_config()
-    ):
+    for msg, bad_urn in check_production_issuer_usage(args.resources, stack, args.get_config()):
         report_violation(msg, bad_urn)
 
 
@@ -535,19 +511,24 @@ ISSUER_POLICY_CONFIG = PolicyConfigSchema(
             "default": list(DEFAULT_PRODUCTION_STACKS),
             "description": "Stack names that count as production.",
         },
+        "allowStagingIssuer": {
+            "type": "boolean",
+            "default": False,
+            "description": "Let a production stack keep a site on the staging issuer (onboarding).",
+        },
     },
 )
 
 POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ResourceValidationPolicy(
         name="ingress-tls-and-redirect",
-        description="Ingresses set ingressClassName, cover every rule host with TLS and keep the HTTPS redirect.",
+        description="Ingresses set ingressClassName, cover every host with TLS and keep the HTTPS redirect.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_ingress,
     ),
     ResourceValidationPolicy(
         name="helm-release-hardening",
-        description="Helm releases pin a chart version; ingress-nginx snippets stay off; cert-manager keeps its CRDs.",
+        description="Helm charts pinned; ingress-nginx snippets off; cert-manager keeps its CRDs.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_helm_release,
     ),
@@ -559,7 +540,7 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         name="no-loadbalancer-services",
-        description="No Service of type LoadBalancer outside the ingress-nginx release: one IP for every site.",
+        description="No LoadBalancer Service outside the ingress-nginx release: one IP for every site.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_service,
     ),
@@ -577,7 +558,7 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     StackValidationPolicy(
         name="production-issuer-per-stack",
-        description="Production stacks use the production issuer; other stacks do not unless allowed by config.",
+        description="Production stacks use the production issuer; other stacks do not (unless configured).",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_production_issuer_usage,
         config_schema=ISSUER_POLICY_CONFIG,

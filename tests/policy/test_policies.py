@@ -52,25 +52,17 @@ def resource_args(
     protect: bool = False,
     stack: str = "dev",
 ) -> ResourceValidationArgs:
-    return ResourceValidationArgs(
-        type_, props, urn(stack, type_, name), name, options(protect), None
-    )
+    return ResourceValidationArgs(type_, props, urn(stack, type_, name), name, options(protect), None)
 
 
-def run_resource(
-    validate: Callable[..., Any], args: ResourceValidationArgs
-) -> list[str]:
+def run_resource(validate: Callable[..., Any], args: ResourceValidationArgs) -> list[str]:
     found: list[str] = []
     validate(args, lambda msg, _urn=None: found.append(msg))
     return found
 
 
-def stack_resource(
-    type_: str, name: str, props: Mapping[str, Any], stack: str
-) -> PolicyResource:
-    return PolicyResource(
-        type_, props, urn(stack, type_, name), name, options(), None, None, [], {}
-    )
+def stack_resource(type_: str, name: str, props: Mapping[str, Any], stack: str) -> PolicyResource:
+    return PolicyResource(type_, props, urn(stack, type_, name), name, options(), None, None, [], {})
 
 
 def run_stack(
@@ -177,9 +169,7 @@ def certificate_props(issuer: str, kind: str = "ClusterIssuer") -> dict[str, Any
     }
 
 
-def stack_with_certificate(
-    stack: str, issuer: str, kind: str = "ClusterIssuer"
-) -> list[PolicyResource]:
+def stack_with_certificate(stack: str, issuer: str, kind: str = "ClusterIssuer") -> list[PolicyResource]:
     return [
         stack_resource("pulumi:pulumi:Stack", f"multisite-{stack}", {}, stack),
         stack_resource(
@@ -194,9 +184,7 @@ def stack_with_certificate(
             issuer_props("letsencrypt-prod", mp.LE_PRODUCTION_SERVER),
             stack,
         ),
-        stack_resource(
-            mp.CERTIFICATE, "blog-cert", certificate_props(issuer, kind), stack
-        ),
+        stack_resource(mp.CERTIFICATE, "blog-cert", certificate_props(issuer, kind), stack),
     ]
 
 
@@ -204,12 +192,7 @@ def stack_with_certificate(
 
 
 def test_ingress_compliant() -> None:
-    assert (
-        run_resource(
-            mp.validate_ingress, resource_args(mp.INGRESS, "blog", ingress_props())
-        )
-        == []
-    )
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", ingress_props())) == []
 
 
 def test_ingress_without_class_name() -> None:
@@ -236,13 +219,8 @@ def test_ingress_without_tls_flags_every_host() -> None:
 
 def test_ingress_wildcard_tls_covers_one_label() -> None:
     props = ingress_props()
-    props["spec"]["tls"] = [
-        {"hosts": ["*.blog.example.com", "blog.example.com"], "secretName": "w"}
-    ]
-    assert (
-        run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
-        == []
-    )
+    props["spec"]["tls"] = [{"hosts": ["*.blog.example.com", "blog.example.com"], "secretName": "w"}]
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == []
     props["spec"]["rules"].append({"host": "a.b.blog.example.com"})
     [msg] = run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
     assert "a.b.blog.example.com" in msg
@@ -264,12 +242,7 @@ def test_ingress_disabling_https_redirect(annotation: str) -> None:
 
 
 def test_ingress_policy_ignores_other_types() -> None:
-    assert (
-        run_resource(
-            mp.validate_ingress, resource_args(mp.SERVICE, "svc", {"spec": {}})
-        )
-        == []
-    )
+    assert run_resource(mp.validate_ingress, resource_args(mp.SERVICE, "svc", {"spec": {}})) == []
 
 
 # --- helm-release-hardening -----------------------------------------------------------
@@ -280,21 +253,14 @@ def test_helm_releases_compliant() -> None:
         ("ingress-nginx", ingress_nginx_props()),
         ("cert-manager", cert_manager_props()),
     ):
-        assert (
-            run_resource(
-                mp.validate_helm_release, resource_args(mp.HELM_RELEASE, name, props)
-            )
-            == []
-        )
+        assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, name, props)) == []
 
 
 @pytest.mark.parametrize("version", [None, ""])
 def test_helm_release_without_version(version: str | None) -> None:
     props = ingress_nginx_props()
     props["version"] = version
-    [msg] = run_resource(
-        mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props)
-    )
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props))
     assert "does not pin a chart version" in msg and "Set `version`" in msg
 
 
@@ -302,13 +268,8 @@ def test_helm_release_without_version(version: str | None) -> None:
 def test_helm_release_with_version_range(version: str) -> None:
     props = ingress_nginx_props()
     props["version"] = version
-    [msg] = run_resource(
-        mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props)
-    )
-    assert (
-        f"uses the version range '{version}'" in msg
-        and "Pin an exact chart version" in msg
-    )
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props))
+    assert f"uses the version range '{version}'" in msg and "Pin an exact chart version" in msg
 
 
 def test_helm_release_local_chart_directory_needs_no_version() -> None:
@@ -325,9 +286,7 @@ def test_helm_release_local_chart_directory_needs_no_version() -> None:
     )
     # ...but its hardening is still checked (the chart is recognised by basename).
     props["values"]["controller"]["allowSnippetAnnotations"] = True
-    [msg] = run_resource(
-        mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props)
-    )
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props))
     assert "allowSnippetAnnotations: false" in msg
 
 
@@ -335,42 +294,30 @@ def test_helm_release_local_chart_directory_needs_no_version() -> None:
 def test_ingress_nginx_snippets_must_be_disabled_explicitly(value: Any) -> None:
     props = ingress_nginx_props()
     props["values"]["controller"]["allowSnippetAnnotations"] = value
-    [msg] = run_resource(
-        mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props)
-    )
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props))
     assert "must disable snippet annotations" in msg
 
 
 def test_ingress_nginx_snippet_config_key() -> None:
     props = ingress_nginx_props()
     props["values"]["controller"]["config"]["allow-snippet-annotations"] = "true"
-    [msg] = run_resource(
-        mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props)
-    )
-    assert (
-        "allow-snippet-annotations\"] to 'true'" in msg and 'Set it to "false"' in msg
-    )
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props))
+    assert "allow-snippet-annotations\"] to 'true'" in msg and 'Set it to "false"' in msg
 
 
 def test_ingress_nginx_from_oci_chart_is_recognised() -> None:
     props = ingress_nginx_props()
     props["chart"] = "oci://registry.example/charts/ingress-nginx"
     props["values"] = {}
-    [msg] = run_resource(
-        mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props)
-    )
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "ingress-nginx", props))
     assert "(ingress-nginx) must disable snippet annotations" in msg
 
 
-@pytest.mark.parametrize(
-    "crds", [{"enabled": True}, {"enabled": True, "keep": False}, None]
-)
+@pytest.mark.parametrize("crds", [{"enabled": True}, {"enabled": True, "keep": False}, None])
 def test_cert_manager_must_keep_crds(crds: Any) -> None:
     props = cert_manager_props()
     props["values"] = {"crds": crds} if crds is not None else {}
-    [msg] = run_resource(
-        mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "cert-manager", props)
-    )
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "cert-manager", props))
     assert "does not keep its CRDs" in msg and "values.crds.keep: true" in msg
 
 
@@ -391,18 +338,14 @@ def test_static_ip_not_protected() -> None:
 def test_static_ip_without_region() -> None:
     props = address_props()
     del props["region"]
-    [msg] = run_resource(
-        mp.validate_static_ip, resource_args(mp.ADDRESS, "ip", props, protect=True)
-    )
+    [msg] = run_resource(mp.validate_static_ip, resource_args(mp.ADDRESS, "ip", props, protect=True))
     assert "has no `region`" in msg
 
 
 def test_static_ip_internal() -> None:
     props = address_props()
     props["addressType"] = "INTERNAL"
-    [msg] = run_resource(
-        mp.validate_static_ip, resource_args(mp.ADDRESS, "ip", props, protect=True)
-    )
+    [msg] = run_resource(mp.validate_static_ip, resource_args(mp.ADDRESS, "ip", props, protect=True))
     assert "addressType 'INTERNAL'" in msg and 'address_type="EXTERNAL"' in msg
 
 
@@ -417,10 +360,7 @@ def test_global_address_rejected() -> None:
 
 def test_cluster_ip_service_allowed() -> None:
     props = {"spec": {"type": "ClusterIP", "ports": [{"port": 80}]}}
-    assert (
-        run_resource(mp.validate_service, resource_args(mp.SERVICE, "blog", props))
-        == []
-    )
+    assert run_resource(mp.validate_service, resource_args(mp.SERVICE, "blog", props)) == []
 
 
 def test_loadbalancer_service_rejected() -> None:
@@ -467,10 +407,7 @@ def test_certificate_issuer_exists() -> None:
 def test_certificate_references_unknown_issuer() -> None:
     resources = stack_with_certificate("dev", "letsencrypt")
     [(msg, bad_urn)] = run_stack(mp.validate_certificate_issuers, resources)
-    assert (
-        "references ClusterIssuer 'letsencrypt', which this stack does not create"
-        in msg
-    )
+    assert "references ClusterIssuer 'letsencrypt', which this stack does not create" in msg
     assert "letsencrypt-prod, letsencrypt-staging" in msg
     assert bad_urn == resources[-1].urn
 
@@ -508,12 +445,7 @@ def test_stack_name_comes_from_urn() -> None:
     ],
 )
 def test_issuer_matches_stack(stack: str, issuer: str) -> None:
-    assert (
-        run_stack(
-            mp.validate_production_issuer_usage, stack_with_certificate(stack, issuer)
-        )
-        == []
-    )
+    assert run_stack(mp.validate_production_issuer_usage, stack_with_certificate(stack, issuer)) == []
 
 
 def test_prod_stack_with_staging_issuer() -> None:
@@ -522,7 +454,12 @@ def test_prod_stack_with_staging_issuer() -> None:
         stack_with_certificate("prod", "letsencrypt-staging"),
     )
     assert "in production stack 'prod' uses issuer 'letsencrypt-staging'" in msg
-    assert "`multisite:acme.issuer` to letsencrypt-prod in Pulumi.prod.yaml" in msg
+    assert "Set `issuer: prod` under `multisite:acme` in Pulumi.prod.yaml" in msg
+
+
+def test_prod_stack_staging_issuer_allowed_by_config() -> None:
+    resources = stack_with_certificate("prod", "letsencrypt-staging")
+    assert run_stack(mp.validate_production_issuer_usage, resources, {"allowStagingIssuer": True}) == []
 
 
 def test_dev_stack_with_production_issuer() -> None:
@@ -530,10 +467,7 @@ def test_dev_stack_with_production_issuer() -> None:
         mp.validate_production_issuer_usage,
         stack_with_certificate("dev", "letsencrypt-prod"),
     )
-    assert (
-        "non-production stack 'dev' uses the production issuer 'letsencrypt-prod'"
-        in msg
-    )
+    assert "non-production stack 'dev' uses the production issuer 'letsencrypt-prod'" in msg
     assert "allowProductionIssuer: true" in msg
 
 
@@ -552,9 +486,7 @@ def test_dev_stack_production_issuer_allowed_by_config() -> None:
 def test_production_stacks_configurable() -> None:
     resources = stack_with_certificate("live", "letsencrypt-staging")
     assert run_stack(mp.validate_production_issuer_usage, resources) == []
-    [(msg, _)] = run_stack(
-        mp.validate_production_issuer_usage, resources, {"productionStacks": ["live"]}
-    )
+    [(msg, _)] = run_stack(mp.validate_production_issuer_usage, resources, {"productionStacks": ["live"]})
     assert "production stack 'live'" in msg
 
 
@@ -579,9 +511,7 @@ def test_policies_unique_and_mandatory() -> None:
     names = [p.name for p in mp.POLICIES]
     assert len(names) == len(set(names)) == 7
     assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in mp.POLICIES)
-    stack_policies = {
-        p.name for p in mp.POLICIES if isinstance(p, StackValidationPolicy)
-    }
+    stack_policies = {p.name for p in mp.POLICIES if isinstance(p, StackValidationPolicy)}
     assert stack_policies == {
         "certificate-issuer-exists",
         "production-issuer-per-stack",
@@ -610,10 +540,7 @@ def test_policies_accept_read_only_proxies() -> None:
     props = unknown_checking_proxy(copy.deepcopy(ingress_props()))
     props_bad = copy.deepcopy(ingress_props())
     props_bad["spec"]["rules"].append({"host": "shop.example.com"})
-    assert (
-        run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
-        == []
-    )
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == []
     [msg] = run_resource(
         mp.validate_ingress,
         resource_args(mp.INGRESS, "blog", unknown_checking_proxy(props_bad)),
