@@ -49,9 +49,7 @@ def gke_kubeconfig(*, name: str, endpoint: str, ca_certificate: str) -> str:
     return json.dumps(config, indent=2)
 
 
-def kubernetes_provider(
-    name: str, cluster: ClusterConfig | None, *, gcp_project: str | None
-) -> k8s.Provider:
+def kubernetes_provider(name: str, cluster: ClusterConfig | None, *, gcp_project: str | None) -> k8s.Provider:
     """The stack's single Kubernetes provider.
 
     GKE `{name, location}`: looks the cluster up and builds a kubeconfig;
@@ -72,5 +70,5 @@ def kubernetes_provider(
             ca_certificate=parts[1][0]["cluster_ca_certificate"],
         )
     )
-    return k8s.Provider(name, kubeconfig=pulumi.Output.secret(kubeconfig))
-
+    # Not a secret: it holds the endpoint and CA only; the plugin fetches tokens.
+    return k8s.Provider(name, kubeconfig=kubeconfig)

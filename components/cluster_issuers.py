@@ -54,7 +54,9 @@ class ClusterIssuers(pulumi.ComponentResource):
 
     names: dict[str, str]
 
-    def __init__(self, name: str, args: ClusterIssuersArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(
+        self, name: str, args: ClusterIssuersArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
         super().__init__("multisite:cluster_issuers:ClusterIssuers", name, None, opts)
         self.names = {}
         for choice in ACME_SERVERS:

@@ -72,8 +72,7 @@ def validate_host(value: str) -> str:
         raise ValueError(f"expected {HOST_EXPECTED}")
     if "*" in value:
         raise ValueError(
-            "expected a host without wildcard: HTTP-01 validation cannot issue"
-            " wildcard certificates"
+            "expected a host without wildcard: HTTP-01 validation cannot issue wildcard certificates"
         )
     if value != value.lower():
         raise ValueError(f"expected lower case ({value.lower()!r}); {HOST_EXPECTED}")
@@ -103,9 +102,7 @@ def kubernetes_name(host: str) -> str:
 class _Model(BaseModel):
     """Base for config objects: camelCase keys, unknown keys rejected, immutable."""
 
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
-    )
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True)
 
     @classmethod
     def keys(cls) -> list[str]:
@@ -294,7 +291,9 @@ class SiteConfig(_Model):
     @classmethod
     def _image(cls, value: str) -> str:
         if not _IMAGE.match(value):
-            raise ValueError("expected a container image reference such as 'nginxinc/nginx-unprivileged:1.29'")
+            raise ValueError(
+                "expected a container image reference such as 'nginxinc/nginx-unprivileged:1.29'"
+            )
         return value
 
     @model_validator(mode="after")
@@ -455,12 +454,12 @@ def load_settings(
             parsed[key] = None
 
     static_ip: StaticIpConfig | None = parsed["staticIp"]
-    if static_ip is not None and static_ip.enabled and static_ip.address is None:
-        if not (static_ip.region or gcp_region):
-            problems.append(
-                f"{NAMESPACE}:staticIp.region: missing; set gcp:region (the cluster's region) or"
-                f" {NAMESPACE}:staticIp.region to reserve a regional address"
-            )
+    needs_region = static_ip is not None and static_ip.enabled and static_ip.address is None
+    if needs_region and not (static_ip.region or gcp_region):  # type: ignore[union-attr]
+        problems.append(
+            f"{NAMESPACE}:staticIp.region: missing; set gcp:region (the cluster's region) or"
+            f" {NAMESPACE}:staticIp.region to reserve a regional address"
+        )
     dns: DnsConfig | None = parsed["dns"]
     if dns is not None and static_ip is not None and not static_ip.enabled:
         problems.append(

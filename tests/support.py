@@ -12,6 +12,7 @@ from typing import Any
 import pulumi
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
+from pulumi.runtime import settings as pulumi_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_IP = "203.0.113.7"
@@ -71,7 +72,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.registrations: list[Registered] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
         if request.type != "pulumi:pulumi:Stack":
             self.registrations.append(
                 Registered(
@@ -87,7 +88,6 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 )
             )
         return response
-
 
 
 @dataclass
@@ -141,13 +141,15 @@ def record(
     """
     mocks = Recorder()
     monitor = RecordingMonitor(mocks)
+    # A fresh root Stack per run, so exports of an earlier run do not leak in.
+    pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="multisite", stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}, []
     )
     outputs: dict[str, Any] = {}
 
-    @pulumi.runtime.test
+    @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[Any]:
         build()
         exported = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]

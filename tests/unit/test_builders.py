@@ -21,7 +21,11 @@ from components.site import (
 
 SITE = SiteConfig(host="some.dummy-url.com", service="some-my-service")
 IMAGE_SITE = SiteConfig(
-    host="www.example.com", aliases=["example.com"], image="nginxinc/nginx-unprivileged:1.29", port=8080, replicas=3
+    host="www.example.com",
+    aliases=["example.com"],
+    image="nginxinc/nginx-unprivileged:1.29",
+    port=8080,
+    replicas=3,
 )
 
 

@@ -1,4 +1,4 @@
-"""The config model: good stack files load, bad ones fail with a message that names key, value and expectation."""
+"""The config model: good stack files load; bad ones fail naming key, value and expectation."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ SITE = {"host": "www.example.com", "service": "web"}
 
 
 def settings(raw: dict[str, Any], **kw: Any) -> StackSettings:
-    return load_settings(raw, stack=kw.pop("stack", "dev"), gcp_region=kw.pop("gcp_region", "europe-west1"), **kw)
+    return load_settings(
+        raw, stack=kw.pop("stack", "dev"), gcp_region=kw.pop("gcp_region", "europe-west1"), **kw
+    )
 
 
 def problems(raw: dict[str, Any], **kw: Any) -> list[str]:
@@ -177,7 +179,13 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     (
         "hosts that share an object name",
-        {**MINIMAL, "sites": [{"host": "a-b.example.com", "service": "x"}, {"host": "a.b-example.com", "service": "x"}]},
+        {
+            **MINIMAL,
+            "sites": [
+                {"host": "a-b.example.com", "service": "x"},
+                {"host": "a.b-example.com", "service": "x"},
+            ],
+        },
         ["multisite:sites[1].host = 'a.b-example.com'", "'a-b-example-com' is unique"],
     ),
     (

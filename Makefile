@@ -1,0 +1,50 @@
+# The two commands of the README:
+#   make demo   a real `pulumi up` of the local stack against a sandbox API server
+#   make test   everything CI runs: lint, type checks, unit, policy, workflow and engine tests
+# Both set up what they need on a fresh machine (a virtualenv from the pinned
+# requirements; the offline engine, built once and cached outside the repo).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt policy/requirements.txt | sha256sum | cut -c1-12)
+
+.PHONY: setup engine lint test-unit test-engine test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt policy/requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Pulumi CLI, Kubernetes provider plugin, kube-apiserver and etcd, from Go modules.
+engine:
+	scripts/engine
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy .
+	$(PY) -m mypy policy/*.py  # its own __main__.py clashes with the program's
+
+# What a pull request runs before its previews: no engine needed.
+test-unit: lint
+	$(PY) -m pytest -v -m "not engine"
+
+test-engine: setup engine
+	$(PY) -m pytest -v -m engine
+
+test: lint engine
+	$(PY) -m pytest -v
+
+demo: setup engine
+	$(PY) -m tools.demo $(DEMO_FLAGS)
+
+bench: setup
+	$(PY) -m bench.program_eval
+
+clean:
+	-$(PY) -m tools.sandbox stop
+	rm -rf .sandbox

@@ -1,0 +1,166 @@
+"""Each component on its own under mocks: type, children, names, options and outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cert_manager import CertManager, CertManagerArgs
+from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
+from components.config import SiteConfig
+from components.ingress_nginx import IngressNginx, IngressNginxArgs
+from components.site import DnsArgs, Site, SiteArgs
+from components.static_ip import StaticIp, StaticIpArgs
+from tests.support import STATIC_IP, ProgramRun, record
+
+
+def children(run: ProgramRun, parent_name: str) -> dict[str, str]:
+    (parent,) = [r for r in run.resources if r.name == parent_name and not r.custom]
+    return {r.name: r.type for r in run.resources if r.parent == parent.urn}
+
+
+def checked(run: ProgramRun) -> ProgramRun:
+    assert run.error is None, run.error
+    return run
+
+
+def test_static_ip() -> None:
+    def build() -> None:
+        ip = StaticIp("ip", StaticIpArgs(name="my-ip", region="asia-northeast1", network_tier="STANDARD"))
+        pulumi.export("address", ip.address)
+
+    run = checked(record(build))
+    assert children(run, "ip") == {"ip-address": "gcp:compute/address:Address"}
+    address = run.named("ip-address")
+    assert address.protect
+    assert address.inputs == {
+        "name": "my-ip",
+        "region": "asia-northeast1",
+        "addressType": "EXTERNAL",
+        "networkTier": "STANDARD",
+        "description": "multisite: ingress-nginx load balancer for every site",
+    }
+    assert run.outputs == {"address": STATIC_IP}
+
+
+def test_ingress_nginx_from_a_local_chart_without_waiting() -> None:
+    def build() -> None:
+        IngressNginx(
+            "nginx",
+            IngressNginxArgs(
+                version="4.15.1",
+                replicas=3,
+                load_balancer_ip="203.0.113.9",
+                chart="charts/ingress-nginx",
+                values={"controller": {"metrics": {"enabled": True}}},
+                skip_await=True,
+            ),
+        )
+
+    run = checked(record(build))
+    assert children(run, "nginx") == {
+        "nginx-namespace": "kubernetes:core/v1:Namespace",
+        "nginx-release": "kubernetes:helm.sh/v3:Release",
+    }
+    namespace = run.named("nginx-namespace")
+    assert namespace.inputs["metadata"] == {
+        "name": "ingress-nginx",
+        "annotations": {"pulumi.com/skipAwait": "true"},
+    }
+    release = run.named("nginx-release")
+    assert release.inputs["chart"] == "charts/ingress-nginx" and "repositoryOpts" not in release.inputs
+    assert release.inputs["skipAwait"] is True
+    controller = release.inputs["values"]["controller"]
+    assert controller["replicaCount"] == 3
+    assert controller["service"]["loadBalancerIP"] == "203.0.113.9"
+    assert controller["metrics"] == {"enabled": True}
+
+
+def test_cert_manager_protection_follows_its_args() -> None:
+    for protect in (True, False):
+
+        def build(protect: bool = protect) -> None:
+            CertManager("cm", CertManagerArgs(version="v1.21.2", protect=protect))
+
+        run = checked(record(build))
+        assert children(run, "cm") == {
+            "cm-namespace": "kubernetes:core/v1:Namespace",
+            "cm-release": "kubernetes:helm.sh/v3:Release",
+        }
+        assert run.named("cm-release").protect is protect
+        assert run.named("cm-namespace").protect is protect
+        assert run.named("cm-release").inputs["waitForJobs"] is True
+
+
+def test_cluster_issuers_depend_on_what_they_are_given() -> None:
+    def build() -> None:
+        gate = k8s.core.v1.ConfigMap("gate")
+        ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, ingress_class="nginx", email=None))
+
+    run = checked(record(build))
+    assert children(run, "issuers") == {
+        "issuers-staging": "kubernetes:cert-manager.io/v1:ClusterIssuer",
+        "issuers-prod": "kubernetes:cert-manager.io/v1:ClusterIssuer",
+    }
+    gate = run.named("gate")
+    for name in ("issuers-staging", "issuers-prod"):
+        assert run.named(name).dependencies == (gate.urn,)
+
+
+def _site_run(site: SiteConfig, **extra: Any) -> ProgramRun:
+    def build() -> None:
+        issuers = k8s.core.v1.ConfigMap("issuers")
+        controller = k8s.core.v1.ConfigMap("controller")
+        s = Site(
+            site.host,
+            SiteArgs(
+                site=site,
+                issuer="letsencrypt-prod",
+                ingress_class="nginx",
+                issuers=issuers,
+                ingress_controller=controller,
+                **extra,
+            ),
+        )
+        pulumi.export("url", s.url)
+
+    return checked(record(build))
+
+
+def test_site_with_existing_service() -> None:
+    run = _site_run(SiteConfig(host="some.dummy-url.com", service="some-my-service"))
+    assert children(run, "some.dummy-url.com") == {
+        "some.dummy-url.com-certificate": "kubernetes:cert-manager.io/v1:Certificate",
+        "some.dummy-url.com-ingress": "kubernetes:networking.k8s.io/v1:Ingress",
+    }
+    issuers, controller = run.named("issuers"), run.named("controller")
+    assert run.named("some.dummy-url.com-certificate").dependencies == (issuers.urn,)
+    assert run.named("some.dummy-url.com-ingress").dependencies == (controller.urn,)
+    assert run.outputs == {"url": "https://some.dummy-url.com/"}
+
+
+def test_site_with_image_and_dns() -> None:
+    site = SiteConfig(host="www.example.com", aliases=["example.com"], image="nginx:1.29", port=8080)
+    run = _site_run(site, dns=DnsArgs(zone="example-com", ip="203.0.113.5", ttl=60, project="p"))
+    assert children(run, "www.example.com") == {
+        "www.example.com-certificate": "kubernetes:cert-manager.io/v1:Certificate",
+        "www.example.com-deployment": "kubernetes:apps/v1:Deployment",
+        "www.example.com-service": "kubernetes:core/v1:Service",
+        "www.example.com-ingress": "kubernetes:networking.k8s.io/v1:Ingress",
+        "www.example.com-dns-www.example.com": "gcp:dns/recordSet:RecordSet",
+        "www.example.com-dns-example.com": "gcp:dns/recordSet:RecordSet",
+    }
+    ingress = run.named("www.example.com-ingress")
+    deps = {run.by_urn(u).name for u in ingress.dependencies}
+    assert deps == {"controller", "www.example.com-deployment", "www.example.com-service"}
+    record_ = run.named("www.example.com-dns-example.com")
+    assert record_.inputs == {
+        "name": "example.com.",
+        "type": "A",
+        "ttl": 60,
+        "managedZone": "example-com",
+        "project": "p",
+        "rrdatas": ["203.0.113.5"],
+    }

@@ -1,0 +1,67 @@
+"""Read the sandbox cluster back with the official Kubernetes client (not from Pulumi's state)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+
+
+class Cluster:
+    """A thin reader over one kubeconfig."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        self.api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+        self.core = client.CoreV1Api(self.api)
+        self.apps = client.AppsV1Api(self.api)
+        self.networking = client.NetworkingV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+        self.extensions = client.ApiextensionsV1Api(self.api)
+
+    def cluster_issuers(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.custom.list_cluster_custom_object(
+            "cert-manager.io", "v1", "clusterissuers"
+        )["items"]  # type: ignore[index]
+        return sorted(items, key=lambda o: o["metadata"]["name"])
+
+    def certificates(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.custom.list_cluster_custom_object(
+            "cert-manager.io", "v1", "certificates"
+        )["items"]  # type: ignore[index]
+        return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
+
+    def ingresses(self) -> list[Any]:
+        items = self.networking.list_ingress_for_all_namespaces().items
+        return sorted(items, key=lambda o: (o.metadata.namespace, o.metadata.name))
+
+    def namespaces(self) -> set[str]:
+        return {str(ns.metadata.name) for ns in self.core.list_namespace().items if ns.metadata}
+
+    def helm_releases(self) -> list[str]:
+        """Releases Helm recorded, as `namespace/name` (Helm 3 keeps them in Secrets)."""
+        secrets: list[Any] = self.core.list_secret_for_all_namespaces(label_selector="owner=helm").items
+        return sorted({f"{s.metadata.namespace}/{s.metadata.labels['name']}" for s in secrets})
+
+    def report(self) -> str:
+        """What the stack put in the cluster, as a person would want to read it."""
+        lines = ["ClusterIssuers:"]
+        for issuer in self.cluster_issuers():
+            lines.append(f"  {issuer['metadata']['name']:<22} {issuer['spec']['acme']['server']}")
+        lines.append("Certificates:")
+        for cert in self.certificates():
+            meta, spec = cert["metadata"], cert["spec"]
+            lines.append(
+                f"  {meta['namespace']}/{meta['name']:<28} issuer={spec['issuerRef']['name']:<20}"
+                f" secret={spec['secretName']:<26} names={','.join(spec['dnsNames'])}"
+            )
+        lines.append("Ingresses:")
+        for ing in self.ingresses():
+            hosts = [rule.host for rule in ing.spec.rules or []]
+            tls = [f"{t.secret_name}:{','.join(t.hosts)}" for t in ing.spec.tls or []]
+            lines.append(
+                f"  {ing.metadata.namespace}/{ing.metadata.name:<28} class={ing.spec.ingress_class_name}"
+                f" hosts={','.join(hosts)} tls={';'.join(tls)}"
+            )
+        lines.append("Helm releases: " + ", ".join(self.helm_releases()))
+        return "\n".join(lines)

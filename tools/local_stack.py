@@ -1,0 +1,140 @@
+"""Drive the `local` stack with the real Pulumi engine through the Automation API.
+
+The program runs inline (in this Python process), so the engine needs no
+Python language host. Each `LocalStack` lives in its own work directory: a
+copy of `Pulumi.yaml` and of `Pulumi.local.yaml` whose kubeconfig points at a
+running sandbox and whose chart paths are absolute, a file backend under
+`state/`, and passphrase secrets. The repository's own files are never
+written.
+
+    from tools.local_stack import LocalStack
+    stack = LocalStack.create(work_dir, kubeconfig=sandbox.kubeconfig)
+    stack.up()
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pulumi import automation as auto
+
+from tools.engine_env import REPO_ROOT, engine_env, pulumi_command_root
+
+STACK = "local"
+PROJECT = "multisite"
+PASSPHRASE = "multisite-local-sandbox"  # guards nothing of value: the sandbox is throwaway
+CHARTS = ("ingress-nginx", "cert-manager")
+
+
+def chart_dir(name: str, *, root: Path = REPO_ROOT) -> Path:
+    """The real chart in `charts/<name>` when the user put it there, else our stand-in."""
+    real = root / "charts" / name
+    if (real / "Chart.yaml").is_file():
+        return real
+    return root / "tests" / "fixtures" / "charts" / name
+
+
+def local_config(kubeconfig: Path, *, root: Path = REPO_ROOT) -> dict[str, Any]:
+    """`Pulumi.local.yaml`'s config with absolute paths for this sandbox."""
+    with open(root / f"Pulumi.{STACK}.yaml") as f:
+        config: dict[str, Any] = yaml.safe_load(f)["config"]
+    config = copy.deepcopy(config)
+    config["multisite:cluster"]["kubeconfig"] = str(kubeconfig.resolve())
+    config["multisite:ingressNginx"]["chart"] = str(chart_dir("ingress-nginx", root=root))
+    config["multisite:certManager"]["chart"] = str(chart_dir("cert-manager", root=root))
+    return config
+
+
+def _program() -> None:
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
+
+
+class LocalStack:
+    """The `local` stack in `work_dir`, with helpers to change its config between operations."""
+
+    def __init__(self, work_dir: Path, stack: auto.Stack, env: dict[str, str]) -> None:
+        self.work_dir = work_dir
+        self.stack = stack
+        self.env = env
+
+    @classmethod
+    def create(cls, work_dir: Path, *, kubeconfig: Path, env: dict[str, str] | None = None) -> LocalStack:
+        """Lay out `work_dir` and create (or select) the stack in its file backend."""
+        env = env if env is not None else engine_env()
+        work_dir.mkdir(parents=True, exist_ok=True)
+        (work_dir / "state").mkdir(exist_ok=True)
+        (work_dir / "Pulumi.yaml").write_text(
+            f"name: {PROJECT}\nruntime: python\ndescription: multisite local sandbox stack (generated)\n"
+        )
+        stack_env = {
+            **env,
+            "PULUMI_BACKEND_URL": (work_dir / "state").resolve().as_uri(),
+            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        }
+        options = auto.LocalWorkspaceOptions(
+            work_dir=str(work_dir),
+            pulumi_home=env["PULUMI_HOME"],
+            env_vars=stack_env,
+            pulumi_command=auto.PulumiCommand(root=pulumi_command_root(env), skip_version_check=True),
+        )
+        stack = auto.create_or_select_stack(
+            stack_name=STACK, project_name=PROJECT, program=_program, opts=options
+        )
+        local = cls(work_dir, stack, stack_env)
+        local.write_config(local_config(kubeconfig))
+        return local
+
+    # Configuration ----------------------------------------------------------
+    @property
+    def config_file(self) -> Path:
+        return self.work_dir / f"Pulumi.{STACK}.yaml"
+
+    def read_config(self) -> dict[str, Any]:
+        with open(self.config_file) as f:
+            return dict(yaml.safe_load(f)["config"])
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Replace the stack's config (objects and arrays included, as in a stack file)."""
+        with open(self.config_file, "w") as f:
+            yaml.safe_dump({"config": config}, f, sort_keys=False)
+
+    def update_config(self, key: str, value: Any) -> None:
+        config = self.read_config()
+        config[key] = value
+        self.write_config(config)
+
+    # Operations ---------------------------------------------------------------
+    def up(self, **kwargs: Any) -> auto.UpResult:
+        return self.stack.up(color="never", **kwargs)
+
+    def preview(self, **kwargs: Any) -> auto.PreviewResult:
+        return self.stack.preview(color="never", **kwargs)
+
+    def refresh(self, **kwargs: Any) -> auto.RefreshResult:
+        return self.stack.refresh(color="never", **kwargs)
+
+    def destroy(self, **kwargs: Any) -> auto.DestroyResult:
+        return self.stack.destroy(color="never", **kwargs)
+
+    def outputs(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self.stack.outputs().items()}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the pinned `pulumi` CLI on this stack (for commands the Automation API lacks)."""
+        return subprocess.run(
+            [os.path.join(pulumi_command_root(self.env), "bin", "pulumi"), *args, "--stack", STACK],
+            cwd=self.work_dir,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
