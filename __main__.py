@@ -93,7 +93,12 @@ def main() -> None:
         opts=on_cluster,
     )
 
-    dns = settings.dns
+    site_dns = None
+    if settings.dns is not None and ingress_ip is not None:  # config forbids dns without a static IP
+        dns = settings.dns
+        site_dns = DnsArgs(
+            zone=dns.zone, ip=ingress_ip, ttl=dns.ttl, project=dns.project or settings.gcp_project
+        )
     urls: dict[str, str] = {}
     for site in settings.sites:
         Site(
@@ -106,9 +111,7 @@ def main() -> None:
                 ingress_controller=ingress_nginx.release,
                 wait_for_certificate=settings.acme.wait_for_certificates,
                 skip_await=skip_await,
-                dns=DnsArgs(zone=dns.zone, ip=ingress_ip, ttl=dns.ttl, project=dns.project or settings.gcp_project)
-                if dns is not None and ingress_ip is not None
-                else None,
+                dns=site_dns,
             ),
             opts=on_cluster,
         )
