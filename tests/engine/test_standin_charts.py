@@ -74,10 +74,7 @@ def crd(name: str) -> dict[str, Any]:
 def schema_at(root: dict[str, Any], *path: str) -> dict[str, Any]:
     node = root
     for part in path:
-        if part == "[]":
-            node = node["items"]
-        else:
-            node = node["properties"][part]
+        node = node["items"] if part == "[]" else node["properties"][part]
     return node
 
 

@@ -1,0 +1,49 @@
+"""Fixtures for tests that need the real engine (marker: ``engine``).
+
+The engine binaries come from ``scripts/engine`` (cached outside the repo).
+When they are missing these fixtures FAIL with the command to run: an engine
+test that silently skipped would hide that nothing was tested.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tools.engine_env import EngineNotProvided, engine_env
+from tools.sandbox import Sandbox
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Also registered in the project's pytest configuration; repeating it here
+    # keeps `pytest tests/engine` free of unknown-marker warnings on its own.
+    config.addinivalue_line(
+        "markers",
+        "engine: needs the offline engine binaries from scripts/engine (Pulumi CLI, "
+        "Kubernetes provider, kube-apiserver, etcd) and starts a sandbox cluster",
+    )
+
+
+@pytest.fixture(scope="session")
+def engine() -> dict[str, str]:
+    """The engine environment (see tools.engine_env.engine_env)."""
+    try:
+        return engine_env()
+    except EngineNotProvided as err:
+        pytest.fail(f"engine not provided: {err}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def sandbox(engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A running sandbox cluster shared by the session; stopped at the end."""
+    sb = Sandbox(
+        tmp_path_factory.mktemp("sandbox"),
+        etcd=engine["MULTISITE_ETCD"],
+        kube_apiserver=engine["MULTISITE_KUBE_APISERVER"],
+    )
+    sb.start()
+    try:
+        yield sb
+    finally:
+        sb.stop()

@@ -1,0 +1,1 @@
+"""Developer tooling: the offline engine environment, the sandbox cluster, drivers."""

@@ -1,0 +1,755 @@
+"""A throwaway Kubernetes API server on loopback for engine tests.
+
+``Sandbox`` starts etcd and kube-apiserver (the binaries that
+``scripts/engine`` provides) on 127.0.0.1 with free ports, a CA and serving
+certificate made with the ``openssl`` CLI, a static bearer token in group
+``system:masters``, a service-account key pair and RBAC, and writes a
+kubeconfig into its directory. There is no controller-manager, scheduler or
+kubelet: objects are stored and validated, nothing runs. Two consequences are
+handled here:
+
+* ``--enable-garbage-collector=false`` on kube-apiserver: the API server then
+  adds no ``foregroundDeletion``/``orphan`` finalizers, so deletes (the Pulumi
+  provider deletes with foreground propagation) finish at once instead of
+  waiting for a garbage collector that does not exist. Dependents are not
+  cascaded.
+* a small *namespace reaper* process (part of this module) stands in for the
+  namespace controller: when a Namespace is terminating it deletes the
+  namespaced objects in it and removes the ``kubernetes`` finalizer, and the
+  ``foregroundDeletion``/``orphan`` finalizers that the namespace registry
+  adds on a Foreground/Orphan delete even with the garbage collector off, so
+  deleting a Namespace completes. Pass ``namespace_reaper=False`` to see the
+  bare behaviour (Namespace deletes then hang in Terminating).
+
+Everything lives in one directory (default ``<repo>/.sandbox``, git-ignored):
+``pki/``, ``etcd/``, ``logs/``, ``kubeconfig`` and ``sandbox.json`` (pids and
+ports). ``stop()`` terminates every process it started and waits for it.
+
+Python::
+
+    from tools.sandbox import Sandbox
+    with Sandbox() as sb:                     # or Sandbox(directory=tmp_path)
+        sb.kubeconfig                         # Path of the kubeconfig file
+        sb.kubeconfig_text()                  # its contents (for k8s.Provider)
+        sb.server, sb.token
+
+CLI::
+
+    python -m tools.sandbox start [--dir D]   # prints the kubeconfig path
+    python -m tools.sandbox status [--dir D]
+    python -m tools.sandbox stop [--dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import ctypes
+import json
+import os
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tools.engine_env import REPO_ROOT, EngineNotProvided, engine_env
+
+DEFAULT_DIR = REPO_ROOT / ".sandbox"
+STATE_FILE = "sandbox.json"
+OWNED = ("pki", "etcd", "logs", "kubeconfig", STATE_FILE)
+CLUSTER_NAME = "multisite-sandbox"
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not be started, or is in an unexpected state."""
+
+
+# --------------------------------------------------------------------------
+# small helpers
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ask the kernel for ``count`` distinct free TCP ports on 127.0.0.1."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SandboxError(f"{' '.join(cmd)} failed: {proc.stderr.strip()}")
+
+
+def _proc_start_time(pid: int) -> str | None:
+    """Start time of a process (field 22 of /proc/PID/stat), None if gone or a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] == "Z":
+        return None
+    return fields[19]
+
+
+def _alive(pid: int, start_time: str | None = None) -> bool:
+    current = _proc_start_time(pid)
+    if current is None:
+        return False
+    return start_time is None or current == start_time
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _terminate(pid: int, start_time: str | None, timeout: float = 15.0) -> None:
+    """SIGTERM, wait, then SIGKILL a process we started (checked by start time)."""
+    if not _alive(pid, start_time):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _reap_child(pid)
+        if not _alive(pid, start_time):
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    for _ in range(50):
+        _reap_child(pid)
+        if not _alive(pid, start_time):
+            return
+        time.sleep(0.1)
+    raise SandboxError(f"process {pid} did not exit after SIGKILL")
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the parent thread dies (Linux prctl)."""
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
+def _reap_child(pid: int) -> None:
+    """Collect the exit status if ``pid`` is our child (avoids zombies)."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def make_pki(pki: Path, token: str) -> None:
+    """CA, serving cert for 127.0.0.1/localhost, SA key pair and token file."""
+    pki.mkdir(parents=True, exist_ok=True)
+    openssl = shutil.which("openssl")
+    if not openssl:
+        raise SandboxError("the openssl command is needed to make the sandbox certificates")
+
+    def ssl(args: str, *extra: str) -> None:
+        _run([openssl, *shlex.split(args), *extra], pki)
+
+    ec = "-algorithm EC -pkeyopt ec_paramgen_curve:P-256"
+    ssl(f"genpkey {ec} -out ca.key")
+    ssl(
+        "req -x509 -new -key ca.key -days 3650 -out ca.crt"
+        " -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign",
+        "-subj",
+        f"/CN={CLUSTER_NAME}-ca",
+    )
+    ssl(f"genpkey {ec} -out server.key")
+    ssl("req -new -key server.key -subj /CN=kube-apiserver -out server.csr")
+    (pki / "server.ext").write_text(
+        "basicConstraints=CA:FALSE\n"
+        "keyUsage=critical,digitalSignature,keyEncipherment\n"
+        "extendedKeyUsage=serverAuth\n"
+        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
+        "DNS:kubernetes.default,DNS:kubernetes.default.svc\n"
+    )
+    ssl(
+        "x509 -req -in server.csr -CA ca.crt -CAkey ca.key -days 365 -extfile server.ext -out server.crt",
+        "-set_serial",
+        str(secrets.randbits(63)),
+    )
+    ssl("genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key")
+    ssl("pkey -in sa.key -pubout -out sa.pub")
+    # Static token file: token,user,uid,"group1,group2"
+    (pki / "tokens.csv").write_text(f'{token},sandbox-admin,sandbox-admin,"system:masters"\n')
+    for p in pki.iterdir():
+        p.chmod(0o600)
+
+
+def kubeconfig_yaml(server: str, ca_pem: bytes, token: str) -> str:
+    ca = base64.b64encode(ca_pem).decode()
+    return (
+        "apiVersion: v1\n"
+        "kind: Config\n"
+        "clusters:\n"
+        f"- name: {CLUSTER_NAME}\n"
+        "  cluster:\n"
+        f"    server: {server}\n"
+        f"    certificate-authority-data: {ca}\n"
+        "users:\n"
+        "- name: sandbox-admin\n"
+        "  user:\n"
+        f"    token: {token}\n"
+        "contexts:\n"
+        f"- name: {CLUSTER_NAME}\n"
+        "  context:\n"
+        f"    cluster: {CLUSTER_NAME}\n"
+        "    user: sandbox-admin\n"
+        "    namespace: default\n"
+        f"current-context: {CLUSTER_NAME}\n"
+    )
+
+
+class _Api:
+    """Minimal HTTPS client for the sandbox API server (stdlib only)."""
+
+    def __init__(self, server: str, ca_file: Path, token: str) -> None:
+        self.server = server
+        self.token = token
+        self.ctx = ssl.create_default_context(cafile=str(ca_file))
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        timeout: float = 10.0,
+        content_type: str = "application/json",
+    ) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.server + path, data=data, method=method)
+        req.add_header("Authorization", f"Bearer {self.token}")
+        req.add_header("Accept", "application/json")
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        try:
+            with urllib.request.urlopen(req, context=self.ctx, timeout=timeout) as resp:
+                raw = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            raw = err.read()
+            status = err.code
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode(errors="replace")
+
+
+# --------------------------------------------------------------------------
+# the sandbox
+
+
+class Sandbox:
+    """etcd + kube-apiserver on loopback; a context manager.
+
+    Args:
+        directory: where all state goes (wiped of the sandbox's own files on
+            start). Default ``<repo>/.sandbox``.
+        etcd, kube_apiserver: binary paths; default from the env file that
+            ``scripts/engine`` writes (``tools.engine_env.engine_env``), or the
+            ``MULTISITE_ETCD`` / ``MULTISITE_KUBE_APISERVER`` variables.
+        namespace_reaper: run the stand-in for the namespace controller.
+        die_with_parent: the processes get SIGTERM when the thread that
+            started them dies (so a killed test run leaves nothing behind).
+            The CLI ``start`` turns it off to leave the sandbox running.
+        extra_apiserver_args: appended to the kube-apiserver command line.
+        startup_timeout: seconds to wait for etcd and for /readyz.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str] | None = None,
+        *,
+        etcd: str | None = None,
+        kube_apiserver: str | None = None,
+        namespace_reaper: bool = True,
+        die_with_parent: bool = True,
+        extra_apiserver_args: tuple[str, ...] | list[str] = (),
+        startup_timeout: float = 90.0,
+    ) -> None:
+        self.directory = Path(directory) if directory is not None else DEFAULT_DIR
+        self.directory = self.directory.resolve()
+        self._etcd_bin = etcd
+        self._apiserver_bin = kube_apiserver
+        self.namespace_reaper = namespace_reaper
+        self.die_with_parent = die_with_parent
+        self.extra_apiserver_args = list(extra_apiserver_args)
+        self.startup_timeout = startup_timeout
+        self.token = ""
+        self.server = ""
+        self.ports: dict[str, int] = {}
+        self.processes: dict[str, dict[str, Any]] = {}
+        self._popen: dict[str, subprocess.Popen[bytes]] = {}
+
+    # paths -----------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.directory / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        return self.directory / "pki"
+
+    @property
+    def logs(self) -> Path:
+        return self.directory / "logs"
+
+    @property
+    def state_file(self) -> Path:
+        return self.directory / STATE_FILE
+
+    def kubeconfig_text(self) -> str:
+        return self.kubeconfig.read_text()
+
+    def env(self) -> dict[str, str]:
+        """Variables that point kubectl/clients at this sandbox."""
+        return {"KUBECONFIG": str(self.kubeconfig)}
+
+    # binaries ----------------------------------------------------------------
+    def _binaries(self) -> tuple[str, str]:
+        etcd = self._etcd_bin or os.environ.get("MULTISITE_ETCD")
+        apiserver = self._apiserver_bin or os.environ.get("MULTISITE_KUBE_APISERVER")
+        if not etcd or not apiserver:
+            env = engine_env()  # raises EngineNotProvided with the fix
+            etcd = etcd or env["MULTISITE_ETCD"]
+            apiserver = apiserver or env["MULTISITE_KUBE_APISERVER"]
+        for b in (etcd, apiserver):
+            if not Path(b).is_file():
+                raise EngineNotProvided(f"{b} not found; run scripts/engine")
+        return etcd, apiserver
+
+    # lifecycle ---------------------------------------------------------------
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> Sandbox:
+        etcd_bin, apiserver_bin = self._binaries()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        existing = _read_state(self.directory)
+        if existing and any(_alive(p["pid"], p.get("start_time")) for p in existing["processes"].values()):
+            raise SandboxError(
+                f"a sandbox is already running in {self.directory}; "
+                f"stop it first (python -m tools.sandbox stop --dir {self.directory})"
+            )
+        for name in OWNED:
+            target = self.directory / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        self.logs.mkdir()
+        self.token = secrets.token_hex(24)
+        make_pki(self.pki, self.token)
+
+        client, peer, secure = _free_ports(3)
+        self.ports = {"etcd-client": client, "etcd-peer": peer, "apiserver": secure}
+        self.server = f"https://127.0.0.1:{secure}"
+        try:
+            self._start_etcd(etcd_bin)
+            self._start_apiserver(apiserver_bin)
+            self.kubeconfig.write_text(
+                kubeconfig_yaml(self.server, (self.pki / "ca.crt").read_bytes(), self.token)
+            )
+            self.kubeconfig.chmod(0o600)
+            self._wait_ready()
+            if self.namespace_reaper:
+                self._start_reaper()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        with open(self.logs / f"{name}.log", "wb") as log:
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                env=env,
+                start_new_session=True,  # no terminal signals from the caller's shell
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
+        self._popen[name] = proc
+        self.processes[name] = {
+            "pid": proc.pid,
+            "start_time": _proc_start_time(proc.pid),
+            "cmd": cmd[0],
+        }
+        self._write_state()
+
+    def _check_running(self, name: str) -> None:
+        proc = self._popen[name]
+        if proc.poll() is not None:
+            raise SandboxError(
+                f"{name} exited with code {proc.returncode}; last log lines "
+                f"({self.logs / (name + '.log')}):\n{_tail(self.logs / (name + '.log'))}"
+            )
+
+    def _start_etcd(self, etcd_bin: str) -> None:
+        c, p = self.ports["etcd-client"], self.ports["etcd-peer"]
+        self._spawn(
+            "etcd",
+            [
+                etcd_bin,
+                "--name=sandbox",
+                f"--data-dir={self.directory / 'etcd'}",
+                f"--listen-client-urls=http://127.0.0.1:{c}",
+                f"--advertise-client-urls=http://127.0.0.1:{c}",
+                f"--listen-peer-urls=http://127.0.0.1:{p}",
+                f"--initial-advertise-peer-urls=http://127.0.0.1:{p}",
+                f"--initial-cluster=sandbox=http://127.0.0.1:{p}",
+                "--initial-cluster-state=new",
+                "--log-level=warn",
+                # Test data only: skip fsync (much faster on small disks).
+                "--unsafe-no-fsync",
+            ],
+        )
+        deadline = time.monotonic() + self.startup_timeout
+        url = f"http://127.0.0.1:{c}/health"
+        while True:
+            self._check_running("etcd")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if json.loads(resp.read()).get("health") == "true":
+                        return
+            except (OSError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise SandboxError(
+                    f"etcd not healthy after {self.startup_timeout}s:\n{_tail(self.logs / 'etcd.log')}"
+                )
+            time.sleep(0.2)
+
+    def _start_apiserver(self, apiserver_bin: str) -> None:
+        pki = self.pki
+        self._spawn(
+            "kube-apiserver",
+            [
+                apiserver_bin,
+                f"--etcd-servers=http://127.0.0.1:{self.ports['etcd-client']}",
+                "--bind-address=127.0.0.1",
+                "--advertise-address=127.0.0.1",
+                f"--secure-port={self.ports['apiserver']}",
+                f"--cert-dir={pki}",
+                f"--tls-cert-file={pki / 'server.crt'}",
+                f"--tls-private-key-file={pki / 'server.key'}",
+                f"--token-auth-file={pki / 'tokens.csv'}",
+                "--authorization-mode=RBAC",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                "--service-cluster-ip-range=10.96.0.0/16",
+                "--allow-privileged=true",
+                # No garbage collector runs: delete at once, no GC finalizers.
+                "--enable-garbage-collector=false",
+                # Endpoints of the `kubernetes` Service may not be a loopback IP.
+                "--endpoint-reconciler-type=none",
+                "--profiling=false",
+                *self.extra_apiserver_args,
+            ],
+        )
+
+    def _api(self) -> _Api:
+        return _Api(self.server, self.pki / "ca.crt", self.token)
+
+    def _wait_ready(self) -> None:
+        api = self._api()
+        deadline = time.monotonic() + self.startup_timeout
+        last: Any = None
+        while True:
+            self._check_running("kube-apiserver")
+            try:
+                status, body = api.request("GET", "/readyz", timeout=3)
+                if status == 200:
+                    # The default namespace appears shortly after readyz.
+                    status, _ = api.request("GET", "/api/v1/namespaces/default", timeout=3)
+                    if status == 200:
+                        return
+                last = body
+            except OSError as err:
+                last = err
+            if time.monotonic() > deadline:
+                raise SandboxError(
+                    f"kube-apiserver not ready after {self.startup_timeout}s (last: {last!r}):\n"
+                    f"{_tail(self.logs / 'kube-apiserver.log')}"
+                )
+            time.sleep(0.3)
+
+    def _start_reaper(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self._spawn(
+            "namespace-reaper",
+            [sys.executable, "-m", "tools.sandbox", "_reap", "--dir", str(self.directory)],
+            env=env,
+        )
+        time.sleep(0.2)
+        self._check_running("namespace-reaper")
+
+    def _write_state(self) -> None:
+        state = {
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "ports": self.ports,
+            "processes": self.processes,
+        }
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(self.state_file)
+
+    def pids(self) -> list[int]:
+        return [p["pid"] for p in self.processes.values()]
+
+    def stop(self) -> None:
+        """Stop the reaper, kube-apiserver and etcd (in that order) and wait for them."""
+        if not self.processes:
+            state = _read_state(self.directory)
+            if state:
+                self.processes = state["processes"]
+        order = ["namespace-reaper", "kube-apiserver", "etcd"]
+        names = [n for n in order if n in self.processes] + [n for n in self.processes if n not in order]
+        errors = []
+        for name in names:
+            info = self.processes[name]
+            try:
+                _terminate(info["pid"], info.get("start_time"))
+            except SandboxError as err:
+                errors.append(f"{name}: {err}")
+            proc = self._popen.pop(name, None)
+            if proc is not None:
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    errors.append(f"{name}: still running")
+        self.processes = {}
+        if self.state_file.exists():
+            self.state_file.unlink()
+        if errors:
+            raise SandboxError("; ".join(errors))
+
+    @classmethod
+    def attach(cls, directory: str | os.PathLike[str] | None = None) -> Sandbox:
+        """A Sandbox object for one started by another process (e.g. the CLI)."""
+        sb = cls(directory)
+        state = _read_state(sb.directory)
+        if not state:
+            raise SandboxError(f"no sandbox state in {sb.directory}")
+        sb.server = state["server"]
+        sb.ports = state["ports"]
+        sb.processes = state["processes"]
+        tokens = (sb.pki / "tokens.csv").read_text().split(",", 1)
+        sb.token = tokens[0]
+        return sb
+
+    def running(self) -> bool:
+        return bool(self.processes) and all(
+            _alive(p["pid"], p.get("start_time")) for p in self.processes.values()
+        )
+
+
+def _read_state(directory: Path) -> dict[str, Any] | None:
+    path = directory / STATE_FILE
+    if not path.is_file():
+        return None
+    try:
+        state: dict[str, Any] = json.loads(path.read_text())
+    except ValueError:
+        return None
+    return state
+
+
+# --------------------------------------------------------------------------
+# namespace reaper: the part of the namespace controller the tests need
+
+
+def _namespaced_collections(api: _Api) -> list[str]:
+    """API paths (with {ns}) of every namespaced resource that supports deletecollection."""
+    paths: list[str] = []
+    groups: list[str] = ["/api/v1"]
+    status, body = api.request("GET", "/apis")
+    if status == 200 and isinstance(body, dict):
+        for group in body.get("groups", []):
+            preferred = group.get("preferredVersion", {}).get("groupVersion")
+            if preferred:
+                groups.append(f"/apis/{preferred}")
+    for base in groups:
+        status, body = api.request("GET", base)
+        if status != 200 or not isinstance(body, dict):
+            continue
+        for res in body.get("resources", []):
+            if "/" in res["name"] or not res.get("namespaced"):
+                continue
+            if "deletecollection" not in res.get("verbs", []):
+                continue
+            paths.append(f"{base}/namespaces/{{ns}}/{res['name']}")
+    return paths
+
+
+#: Finalizers that the garbage collector would remove. The namespace registry
+#: adds them on a Foreground/Orphan delete even with the garbage collector off.
+GC_FINALIZERS = ("foregroundDeletion", "orphan")
+
+
+def reap_once(api: _Api) -> list[str]:
+    """Finish deleting every terminating namespace; returns the names finished.
+
+    What the namespace controller and garbage collector would do: delete the
+    namespaced objects in it, drop the ``kubernetes`` finalizer (spec) and
+    the ``foregroundDeletion``/``orphan`` finalizers (metadata).
+    """
+    status, body = api.request("GET", "/api/v1/namespaces")
+    if status != 200 or not isinstance(body, dict):
+        return []
+    finished = []
+    collections: list[str] | None = None
+    for ns in body.get("items", []):
+        meta, spec = ns.get("metadata", {}), ns.get("spec", {})
+        if not meta.get("deletionTimestamp"):
+            continue
+        name = meta["name"]
+        acted = False
+        if "kubernetes" in (spec.get("finalizers") or []):
+            if collections is None:
+                collections = _namespaced_collections(api)
+            for path in collections:
+                api.request("DELETE", path.format(ns=name), body={"propagationPolicy": "Background"})
+            ns["spec"]["finalizers"] = [f for f in spec["finalizers"] if f != "kubernetes"]
+            status, updated = api.request("PUT", f"/api/v1/namespaces/{name}/finalize", body=ns)
+            if status != 200 or not isinstance(updated, dict):
+                continue
+            acted = True
+            meta = updated.get("metadata", {})
+        remaining = [f for f in meta.get("finalizers") or [] if f not in GC_FINALIZERS]
+        if remaining != (meta.get("finalizers") or []):
+            acted = True
+            patch = {
+                "metadata": {"finalizers": remaining or None, "resourceVersion": meta["resourceVersion"]}
+            }
+            status, _ = api.request(
+                "PATCH", f"/api/v1/namespaces/{name}", body=patch, content_type="application/merge-patch+json"
+            )
+            if status != 200:
+                continue
+        if acted:
+            finished.append(name)
+    return finished
+
+
+def _reaper_main(directory: Path) -> int:
+    state = _read_state(directory)
+    if not state:
+        print(f"no sandbox state in {directory}", file=sys.stderr)
+        return 1
+    token = (directory / "pki" / "tokens.csv").read_text().split(",", 1)[0]
+    api = _Api(state["server"], directory / "pki" / "ca.crt", token)
+    stop = False
+
+    def on_term(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    print("namespace reaper started", flush=True)
+    while not stop:
+        try:
+            for name in reap_once(api):
+                print(f"finalized namespace {name}", flush=True)
+        except OSError as err:
+            print(f"reaper: {err}", flush=True)
+        for _ in range(5):
+            if stop:
+                break
+            time.sleep(0.1)
+    return 0
+
+
+# --------------------------------------------------------------------------
+# CLI
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.sandbox", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("start", "start a sandbox and leave it running; prints the kubeconfig path"),
+        ("stop", "stop the sandbox started in --dir"),
+        ("status", "say whether a sandbox runs in --dir"),
+        ("_reap", argparse.SUPPRESS),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--dir", default=str(DEFAULT_DIR), help="sandbox directory (default: %(default)s)")
+    args = parser.parse_args(argv)
+    directory = Path(args.dir).resolve()
+
+    if args.command == "_reap":
+        return _reaper_main(directory)
+    if args.command == "start":
+        sb = Sandbox(directory, die_with_parent=False)
+        try:
+            sb.start()
+        except (SandboxError, EngineNotProvided) as err:
+            print(f"sandbox: {err}", file=sys.stderr)
+            return 1
+        # Detach: the processes keep running after this CLI exits.
+        sb._popen.clear()
+        print(f"sandbox: running at {sb.server} (pids in {sb.state_file})", file=sys.stderr)
+        print(sb.kubeconfig)
+        return 0
+    if args.command == "stop":
+        state = _read_state(directory)
+        if not state:
+            print(f"sandbox: nothing running in {directory}", file=sys.stderr)
+            return 0
+        try:
+            Sandbox.attach(directory).stop()
+        except SandboxError as err:
+            print(f"sandbox: {err}", file=sys.stderr)
+            return 1
+        print(f"sandbox: stopped ({directory})", file=sys.stderr)
+        return 0
+    if args.command == "status":
+        state = _read_state(directory)
+        if not state:
+            print("stopped")
+            return 1
+        sb = Sandbox.attach(directory)
+        print(("running " if sb.running() else "partly running ") + sb.server)
+        return 0 if sb.running() else 1
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
