@@ -10,6 +10,9 @@ an explicit ``pulumi_kubernetes.Provider(kubeconfig=...)``:
   (``crds.enabled``), which installs the Certificate/ClusterIssuer CRDs,
 * a ClusterIssuer (``apiextensions.CustomResource``) that depends on the
   release, and a Certificate in the Namespace,
+* a ``helm.v3.Release`` of the stand-in ingress-nginx chart with values that
+  must reach its controller ConfigMap, and a Deployment, Service and Ingress
+  annotated ``pulumi.com/skipAwait`` (nothing would ever make them ready),
 
 checks the objects with the Kubernetes client, checks that a second preview
 has no changes, then destroys the stack and checks that everything is gone.
@@ -36,6 +39,7 @@ from tools.engine_env import REPO_ROOT, engine_env, pulumi_command_root
 from tools.sandbox import Sandbox
 
 CERT_MANAGER_CHART = REPO_ROOT / "tests" / "fixtures" / "charts" / "cert-manager"
+INGRESS_NGINX_CHART = REPO_ROOT / "tests" / "fixtures" / "charts" / "ingress-nginx"
 NAMESPACE = "engine-smoke"
 ISSUER = "smoke-letsencrypt-staging"
 
@@ -93,6 +97,72 @@ def _program(kubeconfig: str) -> Any:
                 "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
             },
             opts=pulumi.ResourceOptions(provider=provider, depends_on=[release, issuer]),
+        )
+        nginx = k8s.helm.v3.Release(
+            "ingress-nginx",
+            k8s.helm.v3.ReleaseArgs(
+                name="ingress-nginx",
+                chart=str(INGRESS_NGINX_CHART),
+                namespace="ingress-nginx",
+                create_namespace=True,
+                values={
+                    "controller": {
+                        "allowSnippetAnnotations": False,
+                        "config": {"annotations-risk-level": "Critical"},
+                    }
+                },
+            ),
+            opts=opts,
+        )
+        # Workloads: nothing runs them here, so the provider must not await them.
+        skip = {"pulumi.com/skipAwait": "true"}
+        labels = {"app": "smoke"}
+        deployment_spec: Any = {
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "web", "image": "nginx:stable"}]},
+            },
+        }
+        k8s.apps.v1.Deployment(
+            "web",
+            metadata={"name": "web", "namespace": ns.metadata.name, "annotations": skip},
+            spec=deployment_spec,
+            opts=opts,
+        )
+        svc = k8s.core.v1.Service(
+            "web",
+            metadata={"name": "web", "namespace": ns.metadata.name, "annotations": skip},
+            spec={"selector": labels, "ports": [{"port": 80}]},
+            opts=opts,
+        )
+        ingress_spec: Any = {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["smoke.example.test"], "secretName": "smoke-tls"}],
+            "rules": [
+                {
+                    "host": "smoke.example.test",
+                    "http": {
+                        "paths": [
+                            {
+                                "path": "/",
+                                "pathType": "Prefix",
+                                "backend": {"service": {"name": svc.metadata.name, "port": {"number": 80}}},
+                            }
+                        ]
+                    },
+                }
+            ],
+        }
+        k8s.networking.v1.Ingress(
+            "web",
+            metadata={
+                "name": "web",
+                "namespace": ns.metadata.name,
+                "annotations": {**skip, "nginx.ingress.kubernetes.io/ssl-redirect": "true"},
+            },
+            spec=ingress_spec,
+            opts=pulumi.ResourceOptions(provider=provider, depends_on=[nginx]),
         )
         pulumi.export("configmap", cm.metadata.name)
         pulumi.export("release_status", release.status.status)
@@ -168,6 +238,20 @@ def _check_live(kubeconfig_text: str, workdir: Path, *, expect_present: bool) ->
             data = values_cm.data or {}
             assert data.get("crds-enabled") == "true", data
             assert data.get("chart") == "cert-manager-v1.21.2", data
+            nginx_cm = core.read_namespaced_config_map("ingress-nginx-controller", "ingress-nginx")
+            assert nginx_cm.data == {
+                "allow-snippet-annotations": "false",
+                "annotations-risk-level": "Critical",
+            }, nginx_cm.data
+            ingress_class = client.NetworkingV1Api(api).read_ingress_class("nginx")
+            assert ingress_class.spec is not None
+            assert ingress_class.spec.controller == "k8s.io/ingress-nginx"
+            for kind, read in (
+                ("deployment", client.AppsV1Api(api).read_namespaced_deployment),
+                ("service", core.read_namespaced_service),
+                ("ingress", client.NetworkingV1Api(api).read_namespaced_ingress),
+            ):
+                checks[kind] = exists(read, "web", NAMESPACE)
         wrong = {k: v for k, v in checks.items() if v != expect_present}
         state = "present" if expect_present else "gone"
         if wrong:

@@ -31,7 +31,8 @@ def engine() -> dict[str, str]:
     try:
         return engine_env()
     except EngineNotProvided as err:
-        pytest.fail(f"engine not provided: {err}", pytrace=False)
+        problem = str(err)
+    pytest.fail(f"engine not provided: {problem}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
