@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.helm_chart import chart_source, merge_values
-from components.metadata import await_annotations
+from components.metadata import await_annotations, object_meta
 
 CHART = "cert-manager"
 REPOSITORY = "https://charts.jetstack.io"
@@ -63,7 +63,7 @@ class CertManager(pulumi.ComponentResource):
         super().__init__("multisite:cert_manager:CertManager", name, None, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": NAMESPACE, "annotations": await_annotations(args.skip_await)},
+            metadata=object_meta(NAMESPACE, annotations=await_annotations(args.skip_await)),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.release = k8s.helm.v3.Release(

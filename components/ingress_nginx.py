@@ -13,7 +13,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.helm_chart import chart_source, merge_values
-from components.metadata import await_annotations
+from components.metadata import await_annotations, object_meta
 
 CHART = "ingress-nginx"
 REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
@@ -107,7 +107,7 @@ class IngressNginx(pulumi.ComponentResource):
         super().__init__("multisite:ingress_nginx:IngressNginx", name, None, opts)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": NAMESPACE, "annotations": await_annotations(args.skip_await)},
+            metadata=object_meta(NAMESPACE, annotations=await_annotations(args.skip_await)),
             opts=pulumi.ResourceOptions(parent=self),
         )
         values = pulumi.Output.from_input(args.load_balancer_ip).apply(

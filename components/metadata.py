@@ -20,3 +20,25 @@ def labels(name: str, component: str) -> dict[str, str]:
 def await_annotations(skip_await: bool) -> dict[str, str]:
     """`pulumi.com/skipAwait` for clusters where nothing would ever become ready."""
     return {SKIP_AWAIT: "true"} if skip_await else {}
+
+
+def object_meta(
+    name: str,
+    *,
+    namespace: str | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str],
+) -> dict[str, object]:
+    """`metadata` of an object; empty annotations are left out, not sent as `{}`.
+
+    The API server drops an empty map, so sending `{}` would show as a change
+    on every preview.
+    """
+    meta: dict[str, object] = {"name": name}
+    if namespace is not None:
+        meta["namespace"] = namespace
+    if labels:
+        meta["labels"] = labels
+    if annotations:
+        meta["annotations"] = annotations
+    return meta

@@ -10,7 +10,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import SiteConfig
-from components.metadata import WAIT_FOR, await_annotations, labels
+from components.metadata import WAIT_FOR, await_annotations, labels, object_meta
 
 
 def certificate_manifest(site: SiteConfig, *, issuer: str, wait: bool) -> dict[str, Any]:
@@ -26,12 +26,9 @@ def certificate_manifest(site: SiteConfig, *, issuer: str, wait: bool) -> dict[s
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
-        "metadata": {
-            "name": name,
-            "namespace": site.namespace,
-            "labels": labels(name, "certificate"),
-            "annotations": annotations,
-        },
+        "metadata": object_meta(
+            name, namespace=site.namespace, labels=labels(name, "certificate"), annotations=annotations
+        ),
         "spec": {
             "secretName": tls_secret_name(site),
             "dnsNames": site.hosts,
@@ -58,15 +55,12 @@ def ingress_manifest(site: SiteConfig, *, ingress_class: str, skip_await: bool) 
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
-        "metadata": {
-            "name": name,
-            "namespace": site.namespace,
-            "labels": labels(name, "ingress"),
-            "annotations": {
-                "nginx.ingress.kubernetes.io/ssl-redirect": "true",
-                **await_annotations(skip_await),
-            },
-        },
+        "metadata": object_meta(
+            name,
+            namespace=site.namespace,
+            labels=labels(name, "ingress"),
+            annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "true", **await_annotations(skip_await)},
+        ),
         "spec": {
             "ingressClassName": ingress_class,
             "tls": [{"hosts": site.hosts, "secretName": tls_secret_name(site)}],
@@ -86,12 +80,12 @@ def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": {
-            "name": name,
-            "namespace": site.namespace,
-            "labels": labels(name, "web"),
-            "annotations": await_annotations(skip_await),
-        },
+        "metadata": object_meta(
+            name,
+            namespace=site.namespace,
+            labels=labels(name, "web"),
+            annotations=await_annotations(skip_await),
+        ),
         "spec": {
             "replicas": site.replicas or 1,
             "selector": {"matchLabels": selector},
@@ -129,12 +123,12 @@ def service_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {
-            "name": name,
-            "namespace": site.namespace,
-            "labels": labels(name, "web"),
-            "annotations": await_annotations(skip_await),
-        },
+        "metadata": object_meta(
+            name,
+            namespace=site.namespace,
+            labels=labels(name, "web"),
+            annotations=await_annotations(skip_await),
+        ),
         "spec": {
             "type": "ClusterIP",
             "selector": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "multisite"},

@@ -13,22 +13,24 @@ class Cluster:
 
     def __init__(self, kubeconfig: Path) -> None:
         self.api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
-        self.core = client.CoreV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.networking = client.NetworkingV1Api(self.api)
-        self.custom = client.CustomObjectsApi(self.api)
-        self.extensions = client.ApiextensionsV1Api(self.api)
+        # Typed as Any: the client's models make every field Optional, which
+        # would bury these short readers in None checks.
+        self.core: Any = client.CoreV1Api(self.api)
+        self.apps: Any = client.AppsV1Api(self.api)
+        self.networking: Any = client.NetworkingV1Api(self.api)
+        self.custom: Any = client.CustomObjectsApi(self.api)
+        self.extensions: Any = client.ApiextensionsV1Api(self.api)
 
     def cluster_issuers(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.custom.list_cluster_custom_object(
             "cert-manager.io", "v1", "clusterissuers"
-        )["items"]  # type: ignore[index]
+        )["items"]
         return sorted(items, key=lambda o: o["metadata"]["name"])
 
     def certificates(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.custom.list_cluster_custom_object(
             "cert-manager.io", "v1", "certificates"
-        )["items"]  # type: ignore[index]
+        )["items"]
         return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
 
     def ingresses(self) -> list[Any]:

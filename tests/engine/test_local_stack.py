@@ -1,0 +1,241 @@
+"""The local stack end to end: the real Pulumi engine against the sandbox API server.
+
+The tests run in file order and share one stack: each step starts from the
+state the previous one left, as a person at a terminal would. What exists is
+always read back from the API server with the Kubernetes client, never from
+Pulumi's state. Each step's wall time is printed at the end of the session.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from pulumi import automation as auto
+
+from tools.kube import Cluster
+from tools.local_stack import LocalStack
+from tools.sandbox import Sandbox
+
+pytestmark = pytest.mark.engine
+
+T = TypeVar("T")
+STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+PROD = "https://acme-v02.api.letsencrypt.org/directory"
+SITES = {"some-dummy-url-com", "www-example-com", "blog-example-org"}
+NEW_SITE = {"host": "new.example.net", "service": "new-site", "port": 80}
+TIMINGS: dict[str, float] = {}
+
+
+def timed(step: str, fn: Callable[[], T]) -> T:
+    start = time.monotonic()
+    try:
+        return fn()
+    finally:
+        TIMINGS[step] = time.monotonic() - start
+
+
+def changes(summary: Any) -> dict[str, int]:
+    """Resource changes of an operation, without the unchanged ones."""
+    return {op: n for op, n in (summary.resource_changes or {}).items() if op != "same"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_timings(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is None or not TIMINGS:
+        return
+    with capture.global_and_fixture_disabled():  # shown in the CI log, pass or fail
+        print("\nengine step wall times (local stack):")
+        for step, seconds in TIMINGS.items():
+            print(f"  {step:<40} {seconds:7.1f} s")
+
+
+@pytest.fixture(scope="module")
+def cluster(sandbox: Sandbox) -> Cluster:
+    return Cluster(sandbox.kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def stack(sandbox: Sandbox, engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> LocalStack:
+    work_dir: Path = tmp_path_factory.mktemp("local-stack")
+    return timed(
+        "create stack", lambda: LocalStack.create(work_dir, kubeconfig=sandbox.kubeconfig, env=engine)
+    )
+
+
+def recorded_resources(stack: LocalStack) -> Any:
+    deployment = stack.stack.export_stack().deployment
+    assert deployment is not None
+    return deployment["resources"]
+
+
+def wait_until(condition: Callable[[], bool], *, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.5)
+    return True
+
+
+def ingress_uids(cluster: Cluster) -> dict[str, str]:
+    return {i.metadata.name: i.metadata.uid for i in cluster.ingresses()}
+
+
+def test_up_creates_everything_the_write_up_made_by_hand(stack: LocalStack, cluster: Cluster) -> None:
+    result = timed("up (first)", stack.up)
+    assert result.summary.result == "succeeded"
+
+    outputs = stack.outputs()
+    assert outputs["ingressIp"] == "203.0.113.10"
+    assert outputs["issuer"] == "letsencrypt-staging"
+    assert outputs["urls"]["some.dummy-url.com"] == "https://some.dummy-url.com/"
+
+    issuers = {i["metadata"]["name"]: i["spec"]["acme"] for i in cluster.cluster_issuers()}
+    assert issuers["letsencrypt-staging"]["server"] == STAGING
+    assert issuers["letsencrypt-prod"]["server"] == PROD
+    for name, acme in issuers.items():
+        assert acme["privateKeySecretRef"] == {"name": f"{name}-account-key"}
+        assert acme["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
+
+    certificates = {c["metadata"]["name"]: c["spec"] for c in cluster.certificates()}
+    assert set(certificates) == SITES
+    www = certificates["www-example-com"]
+    assert www["dnsNames"] == ["www.example.com", "example.com"]
+    assert www["secretName"] == "www-example-com-tls"
+    assert www["issuerRef"] == {
+        "name": "letsencrypt-staging",
+        "kind": "ClusterIssuer",
+        "group": "cert-manager.io",
+    }
+
+    ingresses = {i.metadata.name: i for i in cluster.ingresses()}
+    assert set(ingresses) == SITES
+    writeup = ingresses["some-dummy-url-com"]
+    assert writeup.spec.ingress_class_name == "nginx"
+    assert writeup.metadata.annotations["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
+    assert [(t.secret_name, t.hosts) for t in writeup.spec.tls] == [
+        ("some-dummy-url-com-tls", ["some.dummy-url.com"])
+    ]
+    backend = writeup.spec.rules[0].http.paths[0].backend.service
+    assert (backend.name, backend.port.number) == ("some-my-service", 80)
+
+    assert cluster.apps.read_namespaced_deployment("www-example-com", "default").spec.replicas == 1
+    assert cluster.core.read_namespaced_service("www-example-com", "default").spec.type == "ClusterIP"
+    assert cluster.helm_releases() == ["cert-manager/cert-manager", "ingress-nginx/ingress-nginx"]
+    classes = cluster.networking.list_ingress_class().items
+    assert [c.metadata.name for c in classes] == ["nginx"]
+
+
+def test_second_preview_reports_no_changes(stack: LocalStack) -> None:
+    preview = timed("preview (no changes)", stack.preview)
+    assert set(preview.change_summary) == {"same"}
+
+
+def test_adding_then_removing_a_site_touches_only_that_site(stack: LocalStack, cluster: Cluster) -> None:
+    config = stack.read_config()
+    sites = config["multisite:sites"]
+    stack.update_config("multisite:sites", [*sites, NEW_SITE])
+    added = timed("up (add one site)", stack.up)
+    assert changes(added.summary) == {"create": 3}  # Site component, Certificate, Ingress
+    assert "new-example-net" in {c["metadata"]["name"] for c in cluster.certificates()}
+    assert "new-example-net" in ingress_uids(cluster)
+
+    stack.update_config("multisite:sites", sites)
+    removed = timed("up (remove that site)", stack.up)
+    assert changes(removed.summary) == {"delete": 3}
+    assert {c["metadata"]["name"] for c in cluster.certificates()} == SITES
+    assert set(ingress_uids(cluster)) == SITES
+
+
+def test_drift_is_seen_by_refresh_and_repaired_by_up(stack: LocalStack, cluster: Cluster) -> None:
+    cluster.networking.delete_namespaced_ingress("some-dummy-url-com", "default")
+    assert "some-dummy-url-com" not in ingress_uids(cluster)
+
+    refreshed = timed("refresh (after drift)", stack.refresh)
+    assert changes(refreshed.summary) == {"delete": 1}
+    repaired = timed("up (repair drift)", stack.up)
+    assert changes(repaired.summary) == {"create": 1}
+    assert "some-dummy-url-com" in ingress_uids(cluster)
+
+
+def test_switching_to_the_production_issuer_updates_certificates_in_place(
+    stack: LocalStack, cluster: Cluster
+) -> None:
+    before = ingress_uids(cluster)
+    certificate_uids = {c["metadata"]["name"]: c["metadata"]["uid"] for c in cluster.certificates()}
+    stack.update_config("multisite:acme", {"issuer": "prod"})
+
+    result = timed("up (staging -> prod issuer)", stack.up)
+    assert changes(result.summary) == {"update": len(SITES)}  # the Certificates, nothing else
+    assert stack.outputs()["issuer"] == "letsencrypt-prod"
+    for certificate in cluster.certificates():
+        assert certificate["spec"]["issuerRef"]["name"] == "letsencrypt-prod"
+        assert certificate["metadata"]["uid"] == certificate_uids[certificate["metadata"]["name"]]
+    assert ingress_uids(cluster) == before
+
+
+def test_bad_config_fails_before_touching_cluster_or_state(stack: LocalStack, cluster: Cluster) -> None:
+    good = stack.read_config()
+    # The engine rewrites the checkpoint's manifest (a timestamp) on a failed
+    # update too; what must not change is the resources it records.
+    state_before = recorded_resources(stack)
+    cluster_before = {i.metadata.name: i.metadata.resource_version for i in cluster.ingresses()}
+    bad_sites = [{**good["multisite:sites"][0], "host": "Some.Dummy-URL.com"}, *good["multisite:sites"][1:]]
+    stack.update_config("multisite:sites", bad_sites)
+    try:
+        with pytest.raises(auto.CommandError) as failed:
+            timed("up (bad config, refused)", stack.up)
+    finally:
+        stack.write_config(good)
+    assert "multisite:sites[0].host = 'Some.Dummy-URL.com'" in str(failed.value)
+    assert "nothing was created or changed" in str(failed.value)
+    assert recorded_resources(stack) == state_before
+    assert {i.metadata.name: i.metadata.resource_version for i in cluster.ingresses()} == cluster_before
+
+
+def namespace_diagnostics(cluster: Cluster, sandbox: Sandbox) -> str:
+    states = [
+        f"{ns.metadata.name}: deletionTimestamp={ns.metadata.deletion_timestamp}"
+        f" spec.finalizers={ns.spec.finalizers} metadata.finalizers={ns.metadata.finalizers}"
+        for ns in cluster.core.list_namespace().items
+    ]
+    log = sandbox.logs / "namespace-reaper.log"
+    return "\n".join([*states, "reaper log:", log.read_text() if log.exists() else "(none)"])
+
+
+def test_destroy_refuses_protected_resources_then_removes_everything(
+    stack: LocalStack, cluster: Cluster, sandbox: Sandbox
+) -> None:
+    # The stack now uses the production issuer, so cert-manager is protected.
+    with pytest.raises(auto.CommandError) as refused:
+        timed("destroy (refused: protected)", stack.destroy)
+    assert "protect" in str(refused.value)
+    assert "cert-manager/cert-manager" in cluster.helm_releases()
+
+    unprotect = timed("state unprotect --all", lambda: stack.cli("state", "unprotect", "--all", "--yes"))
+    assert unprotect.returncode == 0, unprotect.stderr
+    result = timed("destroy", stack.destroy)
+    assert result.summary.result == "succeeded"
+
+    assert cluster.cluster_issuers() == []
+    assert cluster.certificates() == []
+    assert cluster.ingresses() == []
+    assert cluster.helm_releases() == []
+    # With skipAwait Pulumi does not wait for a namespace to finish terminating;
+    # the sandbox's namespace reaper completes it shortly after.
+    gone = wait_until(lambda: not {"ingress-nginx", "cert-manager"} & cluster.namespaces(), seconds=120)
+    assert gone, namespace_diagnostics(cluster, sandbox)
+    assert cluster.apps.list_namespaced_deployment("default").items == []
+    assert [s.metadata.name for s in cluster.core.list_namespaced_service("default").items] == ["kubernetes"]
+    # By design the cert-manager CRDs outlive the release (crds.keep): deleting
+    # them would delete every Certificate. They are the only thing left.
+    crds = {c.metadata.name: c for c in cluster.extensions.list_custom_resource_definition().items}
+    assert set(crds) == {"certificates.cert-manager.io", "clusterissuers.cert-manager.io"}
+    for crd in crds.values():
+        assert crd.metadata.annotations["helm.sh/resource-policy"] == "keep"
