@@ -40,7 +40,7 @@ def main() -> int:
         stack = LocalStack.create(DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig)
         print("pulumi up --stack local", flush=True)
         started = time.monotonic()
-        result = stack.up(on_output=lambda line: print(line, end="", flush=True))
+        result = stack.up(on_output=lambda line: print(line, flush=True))
         changes = json.dumps(result.summary.resource_changes)
         print(f"\nup finished in {time.monotonic() - started:.1f}s: {changes}")
         print("\nStack outputs:")
