@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_kubernetes as k8s
 
 from components.config import issuer_name
+from components.metadata import custom_resource
 
 ACME_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
@@ -61,13 +61,10 @@ class ClusterIssuers(pulumi.ComponentResource):
         self.names = {}
         for choice in ACME_SERVERS:
             manifest = cluster_issuer_manifest(choice, ingress_class=args.ingress_class, email=args.email)
-            k8s.apiextensions.CustomResource(
+            custom_resource(
                 f"{name}-{choice}",
-                api_version=manifest["apiVersion"],
-                kind=manifest["kind"],
-                metadata=manifest["metadata"],
-                spec=manifest["spec"],
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]),
+                manifest,
+                pulumi.ResourceOptions(parent=self, depends_on=[args.cert_manager]),
             )
             self.names[choice] = manifest["metadata"]["name"]
         self.register_outputs({"names": self.names})

@@ -1,6 +1,11 @@
-"""Labels and annotations every Kubernetes object of the stack carries."""
+"""Labels, annotations and metadata shared by the stack's Kubernetes objects."""
 
 from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
 
 PART_OF = "multisite"
 SKIP_AWAIT = "pulumi.com/skipAwait"
@@ -28,13 +33,13 @@ def object_meta(
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str],
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """`metadata` of an object; empty annotations are left out, not sent as `{}`.
 
     The API server drops an empty map, so sending `{}` would show as a change
     on every preview.
     """
-    meta: dict[str, object] = {"name": name}
+    meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
     if labels:
@@ -42,3 +47,17 @@ def object_meta(
     if annotations:
         meta["annotations"] = annotations
     return meta
+
+
+def custom_resource(
+    resource_name: str, manifest: dict[str, Any], opts: pulumi.ResourceOptions
+) -> k8s.apiextensions.CustomResource:
+    """Register a custom-resource manifest (apiVersion, kind, metadata, spec)."""
+    return k8s.apiextensions.CustomResource(
+        resource_name,
+        api_version=manifest["apiVersion"],
+        kind=manifest["kind"],
+        metadata=manifest["metadata"],
+        spec=manifest["spec"],
+        opts=opts,
+    )

@@ -10,7 +10,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import SiteConfig
-from components.metadata import WAIT_FOR, await_annotations, labels, object_meta
+from components.metadata import PART_OF, WAIT_FOR, await_annotations, custom_resource, labels, object_meta
 
 
 def certificate_manifest(site: SiteConfig, *, issuer: str, wait: bool) -> dict[str, Any]:
@@ -72,10 +72,14 @@ def ingress_manifest(site: SiteConfig, *, ingress_class: str, skip_await: bool) 
     }
 
 
+def pod_selector(site: SiteConfig) -> dict[str, str]:
+    """The labels that tie a site's Service to its Deployment's pods."""
+    return {"app.kubernetes.io/name": site.resource_name, "app.kubernetes.io/part-of": PART_OF}
+
+
 def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
     """An `apps/v1` Deployment for `image`: non-root, probes, resource requests."""
     name = site.resource_name
-    selector = {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "multisite"}
     probe = {"tcpSocket": {"port": "http"}, "periodSeconds": 10}
     return {
         "apiVersion": "apps/v1",
@@ -88,7 +92,7 @@ def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]
         ),
         "spec": {
             "replicas": site.replicas or 1,
-            "selector": {"matchLabels": selector},
+            "selector": {"matchLabels": pod_selector(site)},
             "template": {
                 "metadata": {"labels": labels(name, "web")},
                 "spec": {
@@ -131,7 +135,7 @@ def service_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
         ),
         "spec": {
             "type": "ClusterIP",
-            "selector": {"app.kubernetes.io/name": name, "app.kubernetes.io/part-of": "multisite"},
+            "selector": pod_selector(site),
             "ports": [{"name": "http", "port": site.port, "targetPort": "http"}],
         },
     }
@@ -178,13 +182,8 @@ class Site(pulumi.ComponentResource):
         self.secret_name = tls_secret_name(site)
 
         certificate = certificate_manifest(site, issuer=args.issuer, wait=args.wait_for_certificate)
-        k8s.apiextensions.CustomResource(
-            f"{name}-certificate",
-            api_version=certificate["apiVersion"],
-            kind=certificate["kind"],
-            metadata=certificate["metadata"],
-            spec=certificate["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.issuers]),
+        custom_resource(
+            f"{name}-certificate", certificate, pulumi.ResourceOptions(parent=self, depends_on=[args.issuers])
         )
 
         backend: list[pulumi.Resource] = []
