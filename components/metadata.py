@@ -33,13 +33,13 @@ def object_meta(
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
     annotations: dict[str, str],
-) -> dict[str, Any]:
+) -> k8s.meta.v1.ObjectMetaArgsDict:
     """`metadata` of an object; empty annotations are left out, not sent as `{}`.
 
     The API server drops an empty map, so sending `{}` would show as a change
     on every preview.
     """
-    meta: dict[str, Any] = {"name": name}
+    meta: k8s.meta.v1.ObjectMetaArgsDict = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
     if labels:
