@@ -12,6 +12,14 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt po
 .PHONY: setup engine lint test-unit test-engine test demo bench clean
 
 setup: $(STAMP)
+	@# The policy pack's own virtualenv (PulumiPolicy.yaml: virtualenv venv), as CI's
+	@# .github/actions/pulumi-setup makes it; redone when policy/requirements.txt changes.
+	@stamp=policy/venv/.installed-$$(sha256sum policy/requirements.txt | cut -c1-12); \
+	test -f $$stamp || { \
+	  echo "creating policy/venv from policy/requirements.txt"; \
+	  $(PYTHON) -m venv policy/venv && \
+	  policy/venv/bin/python -m pip install --quiet --disable-pip-version-check -r policy/requirements.txt && \
+	  rm -f policy/venv/.installed-* && touch $$stamp; }
 
 $(STAMP): requirements.txt requirements-dev.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
