@@ -26,12 +26,11 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from tools.engine_env import REPO_ROOT, engine_env
-from tools.local_stack import PASSPHRASE, STACK, local_config
+from tools.local_stack import PASSPHRASE, STACK, StackConfigFile, local_config
 
 #: What a Pulumi run of the program needs from the repository.
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py")
@@ -63,7 +62,7 @@ class Run:
 
 
 @dataclass
-class CliProject:
+class CliProject(StackConfigFile):
     """The project copy in `directory` and the environment to run the pinned CLI in it."""
 
     directory: Path
@@ -109,14 +108,6 @@ class CliProject:
     @property
     def config_file(self) -> Path:
         return self.directory / f"Pulumi.{STACK}.yaml"
-
-    def read_config(self) -> dict[str, Any]:
-        with open(self.config_file) as f:
-            return dict(yaml.safe_load(f)["config"])
-
-    def write_config(self, config: dict[str, Any]) -> None:
-        with open(self.config_file, "w") as f:
-            yaml.safe_dump({"config": config}, f, sort_keys=False)
 
     # Running the CLI ------------------------------------------------------------
     def pulumi(self, *args: str, stack: bool = True, timeout: float = 600) -> Run:

@@ -52,13 +52,35 @@ def local_config(kubeconfig: Path, *, root: Path = REPO_ROOT) -> dict[str, Any]:
     return config
 
 
+class StackConfigFile:
+    """Read and write the `config:` of a generated `Pulumi.local.yaml` (at `config_file`)."""
+
+    @property
+    def config_file(self) -> Path:
+        raise NotImplementedError
+
+    def read_config(self) -> dict[str, Any]:
+        with open(self.config_file) as f:
+            return dict(yaml.safe_load(f)["config"])
+
+    def write_config(self, config: dict[str, Any]) -> None:
+        """Replace the stack's config (objects and arrays included, as in a stack file)."""
+        with open(self.config_file, "w") as f:
+            yaml.safe_dump({"config": config}, f, sort_keys=False)
+
+    def update_config(self, key: str, value: Any) -> None:
+        config = self.read_config()
+        config[key] = value
+        self.write_config(config)
+
+
 def _program() -> None:
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
     runpy.run_path(str(REPO_ROOT / "__main__.py"), run_name="__main__")
 
 
-class LocalStack:
+class LocalStack(StackConfigFile):
     """The `local` stack in `work_dir`, with helpers to change its config between operations."""
 
     def __init__(self, work_dir: Path, stack: auto.Stack, env: dict[str, str]) -> None:
@@ -97,20 +119,6 @@ class LocalStack:
     @property
     def config_file(self) -> Path:
         return self.work_dir / f"Pulumi.{STACK}.yaml"
-
-    def read_config(self) -> dict[str, Any]:
-        with open(self.config_file) as f:
-            return dict(yaml.safe_load(f)["config"])
-
-    def write_config(self, config: dict[str, Any]) -> None:
-        """Replace the stack's config (objects and arrays included, as in a stack file)."""
-        with open(self.config_file, "w") as f:
-            yaml.safe_dump({"config": config}, f, sort_keys=False)
-
-    def update_config(self, key: str, value: Any) -> None:
-        config = self.read_config()
-        config[key] = value
-        self.write_config(config)
 
     # Operations ---------------------------------------------------------------
     def up(self, **kwargs: Any) -> auto.UpResult:
