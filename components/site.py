@@ -77,6 +77,14 @@ def pod_selector(site: SiteConfig) -> dict[str, str]:
     return {"app.kubernetes.io/name": site.resource_name, "app.kubernetes.io/part-of": PART_OF}
 
 
+def _workload_meta(site: SiteConfig, skip_await: bool) -> k8s.meta.v1.ObjectMetaArgsDict:
+    """Metadata of the Deployment and Service that serve an `image` site."""
+    name = site.resource_name
+    return object_meta(
+        name, namespace=site.namespace, labels=labels(name, "web"), annotations=await_annotations(skip_await)
+    )
+
+
 def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
     """An `apps/v1` Deployment for `image`: non-root, probes, resource requests."""
     name = site.resource_name
@@ -84,12 +92,7 @@ def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": object_meta(
-            name,
-            namespace=site.namespace,
-            labels=labels(name, "web"),
-            annotations=await_annotations(skip_await),
-        ),
+        "metadata": _workload_meta(site, skip_await),
         "spec": {
             "replicas": site.replicas or 1,
             "selector": {"matchLabels": pod_selector(site)},
@@ -123,16 +126,10 @@ def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]
 
 def service_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
     """A ClusterIP `v1` Service in front of the Deployment."""
-    name = site.resource_name
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": object_meta(
-            name,
-            namespace=site.namespace,
-            labels=labels(name, "web"),
-            annotations=await_annotations(skip_await),
-        ),
+        "metadata": _workload_meta(site, skip_await),
         "spec": {
             "type": "ClusterIP",
             "selector": pod_selector(site),
