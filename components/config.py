@@ -183,6 +183,11 @@ class StaticIpConfig(_Model):
             raise ValueError("expected an IPv4 address such as '203.0.113.10'") from None
         return value
 
+    @property
+    def reserves(self) -> bool:
+        """True when the program reserves the address (not given, not ephemeral)."""
+        return self.enabled and self.address is None
+
     @model_validator(mode="after")
     def _consistent(self) -> StaticIpConfig:
         if self.address is not None and self.name is not None:
@@ -348,7 +353,7 @@ class StackSettings:
     @property
     def reserves_ip(self) -> bool:
         """True when the program reserves the address in GCP."""
-        return self.static_ip.enabled and self.static_ip.address is None
+        return self.static_ip.reserves
 
 
 def issuer_name(choice: str) -> str:
@@ -356,15 +361,16 @@ def issuer_name(choice: str) -> str:
     return f"letsencrypt-{choice}"
 
 
-# Each top-level key, the model that validates it, and whether it is required.
-_SECTIONS: dict[str, tuple[type[_Model], bool]] = {
-    "cluster": (ClusterConfig, False),
-    "staticIp": (StaticIpConfig, False),
-    "acme": (AcmeConfig, True),
-    "ingressNginx": (IngressNginxConfig, False),
-    "certManager": (CertManagerConfig, False),
-    "dns": (DnsConfig, False),
-    "sites": (SiteConfig, False),  # an array of these
+# Each top-level key, the model that validates it, and what an absent key means:
+# an error ("required"), the model's defaults ("defaults") or nothing ("none").
+_SECTIONS: dict[str, tuple[type[_Model], Literal["required", "defaults", "none"]]] = {
+    "cluster": (ClusterConfig, "none"),  # the ambient kubeconfig
+    "staticIp": (StaticIpConfig, "defaults"),
+    "acme": (AcmeConfig, "required"),
+    "ingressNginx": (IngressNginxConfig, "defaults"),
+    "certManager": (CertManagerConfig, "defaults"),
+    "dns": (DnsConfig, "none"),
+    "sites": (SiteConfig, "none"),  # an array of these; absent means no sites
 }
 KNOWN_KEYS = tuple(_SECTIONS)
 
@@ -436,16 +442,16 @@ def load_settings(
             )
 
     parsed: dict[str, Any] = {}
-    for key, (model, required) in _SECTIONS.items():
+    for key, (model, when_absent) in _SECTIONS.items():
         prefix = f"{NAMESPACE}:{key}"
         value = raw.get(key)
         if key == "sites":
             parsed[key] = _load_sites(value, problems)
             continue
         if value is None:
-            if required:
+            if when_absent == "required":
                 problems.append(f"{prefix}: missing; this key is required")
-            parsed[key] = model() if key in ("staticIp", "ingressNginx", "certManager") else None
+            parsed[key] = model() if when_absent == "defaults" else None
             continue
         try:
             parsed[key] = model.model_validate(value)
@@ -454,8 +460,7 @@ def load_settings(
             parsed[key] = None
 
     static_ip: StaticIpConfig | None = parsed["staticIp"]
-    needs_region = static_ip is not None and static_ip.enabled and static_ip.address is None
-    if needs_region and not (static_ip.region or gcp_region):  # type: ignore[union-attr]
+    if static_ip is not None and static_ip.reserves and not (static_ip.region or gcp_region):
         problems.append(
             f"{NAMESPACE}:staticIp.region: missing; set gcp:region (the cluster's region) or"
             f" {NAMESPACE}:staticIp.region to reserve a regional address"
