@@ -6,6 +6,7 @@ provider, wire the components, export. Every piece lives in `components/`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pulumi
@@ -13,8 +14,9 @@ import pulumi
 from components.cert_manager import CertManager, CertManagerArgs
 from components.cluster import kubernetes_provider
 from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
-from components.config import KNOWN_KEYS, NAMESPACE, StackSettings, issuer_name, load_settings
+from components.config import NAMESPACE, StackSettings, issuer_name, load_settings
 from components.ingress_nginx import IngressNginx, IngressNginxArgs
+from components.secrets import secret_if
 from components.site import DnsArgs, Site, SiteArgs
 from components.static_ip import StaticIp, StaticIpArgs
 
@@ -25,15 +27,24 @@ def read_settings() -> StackSettings:
     # Every key set in the stack, so a typo such as `multisite:site` is reported.
     prefix = f"{NAMESPACE}:"
     keys = {*pulumi.runtime.config.get_config_env(), *pulumi.runtime.config.CONFIG.get()}
-    present = {k.removeprefix(prefix) for k in keys if k.startswith(prefix)}
+    present = sorted(k.removeprefix(prefix) for k in keys if k.startswith(prefix))
     raw: dict[str, Any] = {}
-    for key in sorted(present | set(KNOWN_KEYS)):
-        value = config.get_object(key)
-        if value is not None:
-            raw[key] = value
+    for key in present:
+        text = config.get(key)
+        if text is None:
+            continue
+        try:
+            raw[key] = json.loads(text)
+        except ValueError:
+            raw[key] = text  # a plain string where an object belongs: load_settings says so
+    secret = frozenset(k for k in present if pulumi.runtime.config.is_config_secret(prefix + k))
     gcp = pulumi.Config("gcp")
     return load_settings(
-        raw, stack=pulumi.get_stack(), gcp_project=gcp.get("project"), gcp_region=gcp.get("region")
+        raw,
+        stack=pulumi.get_stack(),
+        gcp_project=gcp.get("project"),
+        gcp_region=gcp.get("region"),
+        secret_keys=secret,
     )
 
 
@@ -41,19 +52,27 @@ def main() -> None:
     """Register the whole stack."""
     settings = read_settings()
     skip_await = settings.cluster is not None and settings.cluster.skip_await
-    provider = kubernetes_provider("kubernetes", settings.cluster, gcp_project=settings.gcp_project)
+    provider = kubernetes_provider(
+        "kubernetes",
+        settings.cluster,
+        gcp_project=settings.gcp_project,
+        secret=settings.is_secret("cluster"),
+    )
     on_cluster = pulumi.ResourceOptions(providers=[provider])
 
-    ingress_ip: pulumi.Input[str] | None = settings.static_ip.address
+    ip_secret = settings.is_secret("staticIp")
+    ingress_ip: pulumi.Input[str] | None = None
+    if settings.static_ip.address is not None:
+        ingress_ip = secret_if(ip_secret, settings.static_ip.address)
     if settings.reserves_ip:
         region = settings.static_ip_region
         assert region is not None  # checked by load_settings
         static_ip = StaticIp(
             "ingress-ip",
             StaticIpArgs(
-                name=settings.static_ip_name,
-                region=region,
-                network_tier=settings.static_ip.network_tier,
+                name=secret_if(ip_secret, settings.static_ip_name),
+                region=secret_if(ip_secret, region),
+                network_tier=secret_if(ip_secret, settings.static_ip.network_tier),
                 project=settings.gcp_project,
             ),
         )
@@ -67,10 +86,12 @@ def main() -> None:
             load_balancer_ip=ingress_ip,
             chart=settings.ingress_nginx.chart,
             values=settings.ingress_nginx.values,
+            secret=settings.is_secret("ingressNginx"),
             skip_await=skip_await,
         ),
         opts=on_cluster,
     )
+    acme_secret = settings.is_secret("acme")
     cert_manager = CertManager(
         "cert-manager",
         CertManagerArgs(
@@ -79,6 +100,7 @@ def main() -> None:
             values=settings.cert_manager.values,
             # Production certificates live here: removing cert-manager must be deliberate.
             protect=settings.acme.issuer == "prod",
+            secret=settings.is_secret("certManager"),
             skip_await=skip_await,
         ),
         opts=on_cluster,
@@ -88,16 +110,19 @@ def main() -> None:
         ClusterIssuersArgs(
             cert_manager=cert_manager.release,
             ingress_class=ingress_nginx.ingress_class,
-            email=settings.acme.email,
+            email=None if settings.acme.email is None else secret_if(acme_secret, settings.acme.email),
         ),
         opts=on_cluster,
     )
 
     site_dns = None
     if settings.dns is not None and ingress_ip is not None:  # config forbids dns without a static IP
-        dns = settings.dns
+        dns, dns_secret = settings.dns, settings.is_secret("dns")
         site_dns = DnsArgs(
-            zone=dns.zone, ip=ingress_ip, ttl=dns.ttl, project=dns.project or settings.gcp_project
+            zone=secret_if(dns_secret, dns.zone),
+            ip=ingress_ip,
+            ttl=secret_if(dns_secret, dns.ttl),
+            project=secret_if(dns_secret, dns.project) if dns.project else settings.gcp_project,
         )
     urls: dict[str, str] = {}
     for site in settings.sites:
@@ -105,11 +130,12 @@ def main() -> None:
             site.host,
             SiteArgs(
                 site=site,
-                issuer=settings.issuer_for(site),
+                issuer=secret_if(acme_secret, settings.issuer_for(site)),
                 ingress_class=ingress_nginx.ingress_class,
                 issuers=issuers,
                 ingress_controller=ingress_nginx.release,
                 wait_for_certificate=settings.acme.wait_for_certificates,
+                acme_secret=acme_secret,
                 skip_await=skip_await,
                 dns=site_dns,
             ),
@@ -119,7 +145,7 @@ def main() -> None:
 
     pulumi.export("ingressIp", ingress_ip)
     pulumi.export("ingressService", ingress_nginx.service_name)
-    pulumi.export("issuer", issuer_name(settings.acme.issuer))
+    pulumi.export("issuer", secret_if(acme_secret, issuer_name(settings.acme.issuer)))
     pulumi.export("urls", urls)
 
 

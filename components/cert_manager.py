@@ -10,6 +10,7 @@ import pulumi_kubernetes as k8s
 
 from components.helm_chart import chart_source, merge_values
 from components.metadata import await_annotations, object_meta
+from components.secrets import secret_if
 
 CHART = "cert-manager"
 REPOSITORY = "https://charts.jetstack.io"
@@ -50,6 +51,8 @@ class CertManagerArgs:
     """Extra values, merged last."""
     protect: bool = False
     """Protect the release (production stacks): removing it removes every certificate."""
+    secret: bool = False
+    """The stack's section for this chart was set with `--secret`: every input from it is secret."""
     skip_await: bool = False
     """Do not wait for workloads to become ready (sandbox clusters)."""
 
@@ -70,12 +73,12 @@ class CertManager(pulumi.ComponentResource):
             f"{name}-release",
             name=RELEASE_NAME,
             namespace=namespace.metadata["name"],
-            version=args.version,
-            values=cert_manager_values(args.values),
+            version=secret_if(args.secret, args.version),
+            values=secret_if(args.secret, cert_manager_values(args.values)),
             timeout=600,
             wait_for_jobs=not args.skip_await,
             skip_await=args.skip_await,
-            **chart_source(CHART, REPOSITORY, args.chart),
+            **chart_source(CHART, REPOSITORY, args.chart, secret=args.secret),
             opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
         )
         self.register_outputs({"release": self.release.status})

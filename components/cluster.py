@@ -9,6 +9,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import ClusterConfig
+from components.secrets import secret_if
 
 
 def gke_kubeconfig(*, name: str, endpoint: str, ca_certificate: str) -> str:
@@ -49,16 +50,23 @@ def gke_kubeconfig(*, name: str, endpoint: str, ca_certificate: str) -> str:
     return json.dumps(config, indent=2)
 
 
-def kubernetes_provider(name: str, cluster: ClusterConfig | None, *, gcp_project: str | None) -> k8s.Provider:
+def kubernetes_provider(
+    name: str, cluster: ClusterConfig | None, *, gcp_project: str | None, secret: bool = False
+) -> k8s.Provider:
     """The stack's single Kubernetes provider.
 
     GKE `{name, location}`: looks the cluster up and builds a kubeconfig;
     `{kubeconfig, context}`: uses it as given; absent: the ambient kubeconfig.
+    `secret`: the cluster config was set with `--secret`, so the kubeconfig is too.
     """
     if cluster is None:
         return k8s.Provider(name)
     if cluster.kubeconfig is not None:
-        return k8s.Provider(name, kubeconfig=cluster.kubeconfig, context=cluster.context)
+        return k8s.Provider(
+            name,
+            kubeconfig=secret_if(secret, cluster.kubeconfig),
+            context=None if cluster.context is None else secret_if(secret, cluster.context),
+        )
     assert cluster.name is not None and cluster.location is not None  # checked by ClusterConfig
     found = gcp.container.get_cluster_output(
         name=cluster.name, location=cluster.location, project=cluster.project or gcp_project
@@ -70,5 +78,5 @@ def kubernetes_provider(name: str, cluster: ClusterConfig | None, *, gcp_project
             ca_certificate=parts[1][0]["cluster_ca_certificate"],
         )
     )
-    # Not a secret: it holds the endpoint and CA only; the plugin fetches tokens.
-    return k8s.Provider(name, kubeconfig=kubeconfig)
+    # Not a secret in itself: it holds the endpoint and CA only; the plugin fetches tokens.
+    return k8s.Provider(name, kubeconfig=secret_if(secret, kubeconfig))

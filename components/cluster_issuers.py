@@ -16,7 +16,9 @@ ACME_SERVERS = {
 }
 
 
-def cluster_issuer_manifest(choice: str, *, ingress_class: str, email: str | None) -> dict[str, Any]:
+def cluster_issuer_manifest(
+    choice: str, *, ingress_class: str, email: pulumi.Input[str] | None
+) -> dict[str, Any]:
     """The `cert-manager.io/v1` ClusterIssuer for `staging` or `prod`.
 
     ACME v2 with an HTTP-01 solver that answers through `ingress_class`.
@@ -46,7 +48,7 @@ class ClusterIssuersArgs:
     cert_manager: pulumi.Resource
     """The cert-manager release: its CRDs and webhook must exist first."""
     ingress_class: str
-    email: str | None = None
+    email: pulumi.Input[str] | None = None
 
 
 class ClusterIssuers(pulumi.ComponentResource):

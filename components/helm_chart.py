@@ -8,19 +8,25 @@ from typing import Any
 
 import pulumi_kubernetes as k8s
 
+from components.secrets import secret_if
 
-def chart_source(chart: str, repo: str, override: str | None) -> dict[str, Any]:
+
+def chart_source(chart: str, repo: str, override: str | None, *, secret: bool = False) -> dict[str, Any]:
     """Keyword arguments of `helm.v3.Release` that say where the chart is.
 
     `override` (from `chart:` in the stack config) may be a repository URL
     (a mirror), an `oci://` reference, or a local chart directory
     (air-gapped use, the local sandbox stack). Absent: the upstream repository.
+    `secret`: the override was set with `--secret` (a URL with credentials).
     """
     if override is None:
         return {"chart": chart, "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=repo)}
     if override.startswith(("http://", "https://")):
-        return {"chart": chart, "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=override)}
-    return {"chart": override}
+        return {
+            "chart": chart,
+            "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=secret_if(secret, override)),
+        }
+    return {"chart": secret_if(secret, override)}
 
 
 def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from components.helm_chart import chart_source, merge_values
 from components.metadata import await_annotations, object_meta
+from components.secrets import secret_if
 
 CHART = "ingress-nginx"
 REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
@@ -88,6 +89,8 @@ class IngressNginxArgs:
     """Chart source override: repository URL or local directory."""
     values: dict[str, Any] = field(default_factory=dict)
     """Extra values, merged last."""
+    secret: bool = False
+    """The stack's section for this chart was set with `--secret`: every input from it is secret."""
     skip_await: bool = False
     """Do not wait for the controller to become ready (sandbox clusters)."""
 
@@ -119,11 +122,11 @@ class IngressNginx(pulumi.ComponentResource):
             f"{name}-release",
             name=RELEASE_NAME,
             namespace=namespace.metadata["name"],
-            version=args.version,
-            values=values,
+            version=secret_if(args.secret, args.version),
+            values=secret_if(args.secret, values),
             timeout=600,
             skip_await=args.skip_await,
-            **chart_source(CHART, REPOSITORY, args.chart),
+            **chart_source(CHART, REPOSITORY, args.chart, secret=args.secret),
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"release": self.release.status})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -32,7 +33,7 @@ def object_meta(
     *,
     namespace: str | None = None,
     labels: dict[str, str] | None = None,
-    annotations: dict[str, str],
+    annotations: Mapping[str, pulumi.Input[str]],
 ) -> k8s.meta.v1.ObjectMetaArgsDict:
     """`metadata` of an object; empty annotations are left out, not sent as `{}`.
 
@@ -45,7 +46,7 @@ def object_meta(
     if labels:
         meta["labels"] = labels
     if annotations:
-        meta["annotations"] = annotations
+        meta["annotations"] = dict(annotations)
     return meta
 
 

@@ -11,18 +11,22 @@ import pulumi_kubernetes as k8s
 
 from components.config import SiteConfig
 from components.metadata import PART_OF, WAIT_FOR, await_annotations, custom_resource, labels, object_meta
+from components.secrets import secret_if
 
 
-def certificate_manifest(site: SiteConfig, *, issuer: str, wait: bool) -> dict[str, Any]:
+def certificate_manifest(
+    site: SiteConfig, *, issuer: pulumi.Input[str], wait: bool, secret: bool = False
+) -> dict[str, Any]:
     """The `cert-manager.io/v1` Certificate for the host and its aliases.
 
     No commonName: Let's Encrypt puts the names in subjectAltName, and a
     commonName caps the first name at 64 characters. `wait` adds
     `pulumi.com/waitFor: condition=Ready`, so `pulumi up` fails loudly when
-    issuance fails instead of reporting success.
+    issuance fails instead of reporting success. `secret`: the ACME settings
+    (issuer, wait) were set with `--secret`; the annotation is secret too.
     """
     name = site.resource_name
-    annotations = {WAIT_FOR: "condition=Ready"} if wait else {}
+    annotations = {WAIT_FOR: secret_if(secret, "condition=Ready")} if wait else {}
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
@@ -43,15 +47,10 @@ def tls_secret_name(site: SiteConfig) -> str:
     return f"{site.resource_name}-tls"
 
 
-def backend_service_name(site: SiteConfig) -> str:
-    """The Service the Ingress routes to: the user's, or the one we deploy."""
-    return site.service or site.resource_name
-
-
 def ingress_manifest(site: SiteConfig, *, ingress_class: str, skip_await: bool) -> dict[str, Any]:
     """The `networking.k8s.io/v1` Ingress: TLS for every name, HTTP redirected to HTTPS."""
     name = site.resource_name
-    backend = {"service": {"name": backend_service_name(site), "port": {"number": site.port}}}
+    backend = {"service": {"name": site.service_name, "port": {"number": site.port}}}
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -77,11 +76,13 @@ def pod_selector(site: SiteConfig) -> dict[str, str]:
     return {"app.kubernetes.io/name": site.resource_name, "app.kubernetes.io/part-of": PART_OF}
 
 
-def _workload_meta(site: SiteConfig, skip_await: bool) -> k8s.meta.v1.ObjectMetaArgsDict:
-    """Metadata of the Deployment and Service that serve an `image` site."""
-    name = site.resource_name
+def _workload_meta(site: SiteConfig, skip_await: bool, *, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+    """Metadata of the Deployment or Service that serves an `image` site."""
     return object_meta(
-        name, namespace=site.namespace, labels=labels(name, "web"), annotations=await_annotations(skip_await)
+        name,
+        namespace=site.namespace,
+        labels=labels(site.resource_name, "web"),
+        annotations=await_annotations(skip_await),
     )
 
 
@@ -92,7 +93,7 @@ def deployment_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": _workload_meta(site, skip_await),
+        "metadata": _workload_meta(site, skip_await, name=name),
         "spec": {
             "replicas": site.replicas or 1,
             "selector": {"matchLabels": pod_selector(site)},
@@ -129,7 +130,7 @@ def service_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": _workload_meta(site, skip_await),
+        "metadata": _workload_meta(site, skip_await, name=site.service_name),
         "spec": {
             "type": "ClusterIP",
             "selector": pod_selector(site),
@@ -142,10 +143,10 @@ def service_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
 class DnsArgs:
     """Where to write the site's A records."""
 
-    zone: str
+    zone: pulumi.Input[str]
     ip: pulumi.Input[str]
-    ttl: int = 300
-    project: str | None = None
+    ttl: pulumi.Input[int] = 300
+    project: pulumi.Input[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ class SiteArgs:
     """One site, validated, and what it hangs off."""
 
     site: SiteConfig
-    issuer: str
+    issuer: pulumi.Input[str]
     """Name of the ClusterIssuer its Certificate references."""
     ingress_class: str
     issuers: pulumi.Resource
@@ -161,6 +162,8 @@ class SiteArgs:
     ingress_controller: pulumi.Resource
     """The ingress-nginx release: its admission webhook validates the Ingress."""
     wait_for_certificate: bool = False
+    acme_secret: bool = False
+    """The stack's ACME settings are secret: so are the issuer and wait annotation here."""
     skip_await: bool = False
     dns: DnsArgs | None = None
 
@@ -178,7 +181,9 @@ class Site(pulumi.ComponentResource):
         self.url = f"https://{site.host}/"
         self.secret_name = tls_secret_name(site)
 
-        certificate = certificate_manifest(site, issuer=args.issuer, wait=args.wait_for_certificate)
+        certificate = certificate_manifest(
+            site, issuer=args.issuer, wait=args.wait_for_certificate, secret=args.acme_secret
+        )
         custom_resource(
             f"{name}-certificate", certificate, pulumi.ResourceOptions(parent=self, depends_on=[args.issuers])
         )
@@ -212,14 +217,20 @@ class Site(pulumi.ComponentResource):
 
         if args.dns is not None:
             for host in site.hosts:
+                # Named after the host alone, which is unique across sites. The old
+                # `<site>-dns-<host>` could repeat (a.com + c.com-dns-d.com vs
+                # a.com-dns-c.com + d.com): a duplicate URN stops the engine half-way.
+                # The alias keeps records made under the old name in place.
                 gcp.dns.RecordSet(
-                    f"{name}-dns-{host}",
+                    f"{host}-dns",
                     name=f"{host}.",
                     type="A",
                     ttl=args.dns.ttl,
                     managed_zone=args.dns.zone,
                     project=args.dns.project,
                     rrdatas=[args.dns.ip],
-                    opts=pulumi.ResourceOptions(parent=self),
+                    opts=pulumi.ResourceOptions(
+                        parent=self, aliases=[pulumi.Alias(name=f"{name}-dns-{host}")]
+                    ),
                 )
         self.register_outputs({"url": self.url, "secretName": self.secret_name})

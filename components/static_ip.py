@@ -12,11 +12,11 @@ import pulumi_gcp as gcp
 class StaticIpArgs:
     """Where and how to reserve the address."""
 
-    name: str
+    name: pulumi.Input[str]
     """GCP resource name of the address, e.g. `multisite-prod-ingress`."""
-    region: str
+    region: pulumi.Input[str]
     """The cluster's region: a load balancer Service can only use a regional address."""
-    network_tier: str = "PREMIUM"
+    network_tier: pulumi.Input[str] = "PREMIUM"
     """Must match the tier of the load balancer (GKE's default is PREMIUM)."""
     project: str | None = None
 

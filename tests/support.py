@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,9 @@ class Registered:
     provider: str
     dependencies: tuple[str, ...]
     inputs: dict[str, Any]
+    """Inputs with secrets unwrapped; `secret_paths` says which were secret."""
+    secret_paths: frozenset[tuple[str | int, ...]] = frozenset()
+    alias_names: tuple[str, ...] = ()
 
     def prop(self, *path: str | int) -> Any:
         """A nested input such as `prop("spec", "tls", 0, "hosts")`."""
@@ -64,8 +68,35 @@ class Recorder(pulumi.runtime.Mocks):
         return {}, []
 
 
+def unwrap_secrets(value: Any, path: tuple[str | int, ...] = ()) -> tuple[Any, set[tuple[str | int, ...]]]:
+    """`value` with Pulumi's secret wrappers removed, and the paths where they were."""
+    if isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+        inner, inside = unwrap_secrets(value["value"], path)
+        return inner, {path, *inside}
+    paths: set[tuple[str | int, ...]] = set()
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[key], found = unwrap_secrets(item, (*path, key))
+            paths |= found
+        return out, paths
+    if isinstance(value, list):
+        items = []
+        for i, item in enumerate(value):
+            plain, found = unwrap_secrets(item, (*path, i))
+            items.append(plain)
+            paths |= found
+        return items, paths
+    return value, paths
+
+
+class DuplicateUrnError(Exception):
+    """Two registrations with one URN: the real engine stops the update half-way on this."""
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """MockMonitor that also keeps each registration's parent, dependencies and protect."""
+    """MockMonitor that also keeps each registration's parent, dependencies, protect, aliases
+    and secret inputs, and refuses a URN registered twice, as the engine does."""
 
     def __init__(self, mocks: Recorder) -> None:
         super().__init__(mocks)
@@ -73,7 +104,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if any(r.urn == response.urn for r in self.registrations):
+            raise DuplicateUrnError(f"Duplicate resource URN {response.urn!r}")
         if request.type != "pulumi:pulumi:Stack":
+            inputs, secret_paths = unwrap_secrets(rpc.deserialize_properties(request.object))
             self.registrations.append(
                 Registered(
                     urn=response.urn,
@@ -84,7 +118,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     protect=request.protect,
                     provider=request.provider,
                     dependencies=tuple(request.dependencies),
-                    inputs=rpc.deserialize_properties(request.object),
+                    inputs=inputs,
+                    secret_paths=frozenset(secret_paths),
+                    alias_names=tuple(a.spec.name for a in request.aliases if a.HasField("spec")),
                 )
             )
         return response
@@ -98,6 +134,8 @@ class ProgramRun:
     outputs: dict[str, Any]
     calls: list[str]
     error: BaseException | None = None
+    secret_outputs: frozenset[str] = frozenset()
+    """Names of the stack exports that are secret."""
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -134,8 +172,11 @@ def record(
     config: Mapping[str, Any] | None = None,
     stack: str = "dev",
     preview: bool = False,
+    secret_keys: Sequence[str] = (),
 ) -> ProgramRun:
     """Call `build` under mocks, with `config` (fully qualified keys) set, and record it.
+
+    `secret_keys` are the config keys set with `--secret`.
 
     An exception from `build` is returned in `ProgramRun.error`, not raised.
     """
@@ -145,32 +186,45 @@ def record(
     pulumi_settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project="multisite", stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(
-        {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()}, []
+        {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()},
+        list(secret_keys),
     )
     outputs: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+
+    async def note_secrets(exported: dict[str, Any]) -> None:
+        for name, value in exported.items():
+            if await pulumi.Output.from_input(value).is_secret():
+                secret_outputs.add(name)
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def program() -> pulumi.Output[Any]:
         build()
         exported = pulumi.runtime.get_root_resource().outputs  # type: ignore[union-attr]
-        return pulumi.Output.all(**exported).apply(outputs.update)
+        checked: pulumi.Output[None] = pulumi.Output.from_input(asyncio.ensure_future(note_secrets(exported)))
+        return pulumi.Output.all(checked, pulumi.Output.all(**exported).apply(outputs.update))
 
     error: BaseException | None = None
     try:
         program()
     except Exception as exc:  # kept for the caller: what was registered before it matters
         error = exc
-    return ProgramRun(list(monitor.registrations), outputs, mocks.calls, error)
+    return ProgramRun(list(monitor.registrations), outputs, mocks.calls, error, frozenset(secret_outputs))
 
 
 def run_program(
-    config: Mapping[str, Any], *, stack: str = "dev", preview: bool = False, expect_error: bool = False
+    config: Mapping[str, Any],
+    *,
+    stack: str = "dev",
+    preview: bool = False,
+    expect_error: bool = False,
+    secret_keys: Sequence[str] = (),
 ) -> ProgramRun:
     """Run the whole program (`__main__.main`) under mocks with a stack's config.
 
     An error is raised unless `expect_error`, in which case it is in `run.error`.
     """
-    run = record(load_program(), config=config, stack=stack, preview=preview)
+    run = record(load_program(), config=config, stack=stack, preview=preview, secret_keys=secret_keys)
     if run.error is not None and not expect_error:
         raise run.error
     return run

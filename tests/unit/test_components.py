@@ -149,13 +149,14 @@ def test_site_with_image_and_dns() -> None:
         "www.example.com-deployment": "kubernetes:apps/v1:Deployment",
         "www.example.com-service": "kubernetes:core/v1:Service",
         "www.example.com-ingress": "kubernetes:networking.k8s.io/v1:Ingress",
-        "www.example.com-dns-www.example.com": "gcp:dns/recordSet:RecordSet",
-        "www.example.com-dns-example.com": "gcp:dns/recordSet:RecordSet",
+        "www.example.com-dns": "gcp:dns/recordSet:RecordSet",
+        "example.com-dns": "gcp:dns/recordSet:RecordSet",
     }
     ingress = run.named("www.example.com-ingress")
     deps = {run.by_urn(u).name for u in ingress.dependencies}
     assert deps == {"controller", "www.example.com-deployment", "www.example.com-service"}
-    record_ = run.named("www.example.com-dns-example.com")
+    record_ = run.named("example.com-dns")
+    assert record_.alias_names == ("www.example.com-dns-example.com",)  # existing records stay put
     assert record_.inputs == {
         "name": "example.com.",
         "type": "A",

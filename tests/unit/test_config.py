@@ -17,6 +17,9 @@ from tests.support import ROOT, stack_config
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
 SITE = {"host": "www.example.com", "service": "web"}
+IMAGE_SITE = {"host": "www.example.com", "image": "nginx:1.29"}
+# A globally routable address (a Google Cloud range); nothing ever connects to it here.
+PUBLIC_IP = "34.120.10.20"
 
 
 def settings(raw: dict[str, Any], **kw: Any) -> StackSettings:
@@ -69,8 +72,8 @@ def test_site_issuer_overrides_the_stack_issuer() -> None:
 
 
 def test_reserved_address_means_nothing_to_reserve() -> None:
-    s = settings({**MINIMAL, "staticIp": {"address": "203.0.113.10"}}, gcp_region=None)
-    assert not s.reserves_ip and s.static_ip.address == "203.0.113.10"
+    s = settings({**MINIMAL, "staticIp": {"address": PUBLIC_IP}}, gcp_region=None)
+    assert not s.reserves_ip and s.static_ip.address == PUBLIC_IP
 
 
 def test_kubeconfig_path_must_exist_and_inline_yaml_is_accepted(tmp_path: Any) -> None:
@@ -235,7 +238,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     ),
     (
         "static IP with address and name",
-        {**MINIMAL, "staticIp": {"address": "203.0.113.10", "name": "my-ip"}},
+        {**MINIMAL, "staticIp": {"address": PUBLIC_IP, "name": "my-ip"}},
         ["multisite:staticIp", "either 'address'", "or 'name'", "not both"],
     ),
     (
@@ -286,6 +289,294 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
 ]
 
 
+def site(**fields: Any) -> dict[str, Any]:
+    """A stack with one site: `SITE` with `fields` changed."""
+    return {**MINIMAL, "sites": [{**SITE, **fields}]}
+
+
+def image_site(**fields: Any) -> dict[str, Any]:
+    return {**MINIMAL, "sites": [{**IMAGE_SITE, **fields}]}
+
+
+# Round two (issue "every value checked for what will receive it"), by principle.
+BAD_CONFIGS += [
+    # 1. Names valid for the system that receives them.
+    (
+        "Service name with a digit first (Kubernetes: DNS-1035 label)",
+        site(service="1web"),
+        ["multisite:sites[0].service = '1web'", "Kubernetes Service name", "letter first"],
+    ),
+    (
+        "Service name with a dot",
+        site(service="web.default"),
+        ["multisite:sites[0].service = 'web.default'", "Kubernetes Service name"],
+    ),
+    (
+        "Service name of 64 characters",
+        site(service="s" * 64),
+        ["multisite:sites[0].service = 'sss", "at most 63 characters"],
+    ),
+    (
+        "namespace in upper case",
+        site(namespace="Default"),
+        ["multisite:sites[0].namespace = 'Default'", "Kubernetes namespace name"],
+    ),
+    (
+        "namespace of 64 characters",
+        site(namespace="n" * 64),
+        ["multisite:sites[0].namespace", "at most 63 characters"],
+    ),
+    (
+        "image with a space",
+        image_site(image="nginx latest"),
+        ["multisite:sites[0].image = 'nginx latest'", "container image reference"],
+    ),
+    (
+        "image in upper case",
+        image_site(image="Nginx:1.29"),
+        ["multisite:sites[0].image = 'Nginx:1.29'", "container image reference"],
+    ),
+    (
+        "image with an empty tag",
+        image_site(image="nginx:"),
+        ["multisite:sites[0].image = 'nginx:'", "container image reference"],
+    ),
+    (
+        "image with a short digest",
+        image_site(image="nginx@sha256:abc"),
+        ["multisite:sites[0].image = 'nginx@sha256:abc'", "container image reference"],
+    ),
+    (
+        "GKE cluster name in upper case",
+        {**MINIMAL, "cluster": {"name": "Multisite", "location": "europe-west1"}},
+        ["multisite:cluster.name = 'Multisite'", "GKE cluster name"],
+    ),
+    (
+        "GKE cluster name of 41 characters",
+        {**MINIMAL, "cluster": {"name": "c" * 41, "location": "europe-west1"}},
+        ["multisite:cluster.name", "at most 40 characters"],
+    ),
+    (
+        "cluster location that is neither region nor zone",
+        {**MINIMAL, "cluster": {"name": "c", "location": "europe"}},
+        ["multisite:cluster.location = 'europe'", "region", "zone"],
+    ),
+    (
+        "cluster project given as a display name",
+        {**MINIMAL, "cluster": {"name": "c", "location": "europe-west1", "project": "My Project"}},
+        ["multisite:cluster.project = 'My Project'", "GCP project ID"],
+    ),
+    (
+        "cluster project given as a project number",
+        {**MINIMAL, "cluster": {"name": "c", "location": "europe-west1", "project": "123456789012"}},
+        ["multisite:cluster.project = '123456789012'", "GCP project ID"],
+    ),
+    (
+        "DNS zone given as a DNS name",
+        {**MINIMAL, "dns": {"zone": "example.com"}},
+        ["multisite:dns.zone = 'example.com'", "managed zone"],
+    ),
+    (
+        "DNS project too short",
+        {**MINIMAL, "dns": {"zone": "example-com", "project": "abc"}},
+        ["multisite:dns.project = 'abc'", "GCP project ID"],
+    ),
+    (
+        "static IP name with a digit first",
+        {**MINIMAL, "staticIp": {"name": "1-ingress"}},
+        ["multisite:staticIp.name = '1-ingress'", "GCP resource name"],
+    ),
+    (
+        "chart version as a range",
+        {**MINIMAL, "ingressNginx": {"version": "^4.15"}},
+        ["multisite:ingressNginx.version = '^4.15'", "exact chart version"],
+    ),
+    (
+        "chart version 'latest'",
+        {**MINIMAL, "certManager": {"version": "latest"}},
+        ["multisite:certManager.version = 'latest'", "exact chart version"],
+    ),
+    (
+        "chart source with an unknown scheme",
+        {**MINIMAL, "certManager": {"chart": "ftp://charts.example.com"}},
+        ["multisite:certManager.chart = 'ftp://charts.example.com'", "repository URL"],
+    ),
+    # 2. Strings exactly as meant.
+    (
+        "host from a YAML block scalar (trailing newline)",
+        site(host="www.example.com\n"),
+        ["multisite:sites[0].host = 'www.example.com\\n'", "no leading or trailing whitespace"],
+    ),
+    (
+        "issuer with a trailing space",
+        {"acme": {"issuer": "prod "}},
+        ["multisite:acme.issuer = 'prod '", "no leading or trailing whitespace"],
+    ),
+    (
+        "service with a leading space",
+        site(service=" web"),
+        ["multisite:sites[0].service = ' web'", "no leading or trailing whitespace"],
+    ),
+    (
+        "e-mail with a trailing newline",
+        {"acme": {"issuer": "prod", "email": "ops@example.com\n"}},
+        ["multisite:acme.email = 'ops@example.com\\n'", "no leading or trailing whitespace"],
+    ),
+    (
+        "alias with a tab inside",
+        site(aliases=["a\tb.example.com"]),
+        ["multisite:sites[0].aliases", "[0] 'a\\tb.example.com'", "no control characters"],
+    ),
+    (
+        "image with a trailing newline",
+        image_site(image="nginx:1.29\n"),
+        ["multisite:sites[0].image", "no leading or trailing whitespace"],
+    ),
+    (
+        "empty namespace",
+        site(namespace=""),
+        ["multisite:sites[0].namespace = ''", "non-empty string"],
+    ),
+    (
+        "DNS zone with a trailing space",
+        {**MINIMAL, "dns": {"zone": "example-com "}},
+        ["multisite:dns.zone = 'example-com '", "no leading or trailing whitespace"],
+    ),
+    (
+        "kubeconfig of blanks",
+        {**MINIMAL, "cluster": {"kubeconfig": "   "}},
+        ["multisite:cluster.kubeconfig = '   '", "inline kubeconfig YAML or the path"],
+    ),
+    # 3. Exact types, and explicit nulls.
+    (
+        "boolean given as a number",
+        {"acme": {"issuer": "prod", "waitForCertificates": 1}},
+        ["multisite:acme.waitForCertificates = 1", "expected a valid boolean"],
+    ),
+    (
+        "boolean given as a string",
+        {**MINIMAL, "staticIp": {"enabled": "false"}},
+        ["multisite:staticIp.enabled = 'false'", "expected a valid boolean"],
+    ),
+    (
+        "number given as a boolean",
+        {**MINIMAL, "ingressNginx": {"replicas": True}},
+        ["multisite:ingressNginx.replicas = True", "expected a valid integer"],
+    ),
+    (
+        "port given as a string",
+        site(port="8080"),
+        ["multisite:sites[0].port = '8080'", "expected a valid integer"],
+    ),
+    (
+        "TTL with a fraction",
+        {**MINIMAL, "dns": {"zone": "example-com", "ttl": 300.5}},
+        ["multisite:dns.ttl = 300.5", "expected a valid integer"],
+    ),
+    (
+        "host given as a number",
+        site(host=42),
+        ["multisite:sites[0].host = 42", "expected a valid string"],
+    ),
+    (
+        "issuer given as a boolean",
+        {"acme": {"issuer": True}},
+        ["multisite:acme.issuer = True", "expected 'staging' or 'prod'"],
+    ),
+    (
+        "explicit null e-mail",
+        {"acme": {"issuer": "prod", "email": None}},
+        ["multisite:acme.email = None", "empty one (null)", "remove the key"],
+    ),
+    (
+        "explicit null aliases",
+        site(aliases=None),
+        ["multisite:sites[0].aliases = None", "empty one (null)"],
+    ),
+    (
+        "explicit null port",
+        site(port=None),
+        ["multisite:sites[0].port = None", "empty one (null)"],
+    ),
+    (
+        "explicit null section",
+        {**MINIMAL, "dns": None},
+        ["multisite:dns = None", "empty one (null)", "remove the key"],
+    ),
+    (
+        "explicit null site",
+        {**MINIMAL, "sites": [None]},
+        ["multisite:sites[0] = None", "expected an object"],
+    ),
+    # 4. Addresses Let's Encrypt can reach.
+    (
+        "private address",
+        {**MINIMAL, "staticIp": {"address": "10.0.0.5"}},
+        ["multisite:staticIp.address = '10.0.0.5'", "public IPv4", "private address (RFC 1918)"],
+    ),
+    (
+        "private address, 172.16/12",
+        {**MINIMAL, "staticIp": {"address": "172.31.255.1"}},
+        ["multisite:staticIp.address = '172.31.255.1'", "private address (RFC 1918)"],
+    ),
+    (
+        "loopback address",
+        {**MINIMAL, "staticIp": {"address": "127.0.0.1"}},
+        ["multisite:staticIp.address = '127.0.0.1'", "loopback"],
+    ),
+    (
+        "link-local address",
+        {**MINIMAL, "staticIp": {"address": "169.254.10.1"}},
+        ["multisite:staticIp.address = '169.254.10.1'", "link-local"],
+    ),
+    (
+        "carrier-grade NAT address",
+        {**MINIMAL, "staticIp": {"address": "100.64.1.1"}},
+        ["multisite:staticIp.address = '100.64.1.1'", "carrier-grade NAT"],
+    ),
+    (
+        "documentation address",
+        {**MINIMAL, "staticIp": {"address": "203.0.113.10"}},
+        ["multisite:staticIp.address = '203.0.113.10'", "documentation"],
+    ),
+    (
+        "multicast address",
+        {**MINIMAL, "staticIp": {"address": "224.0.0.251"}},
+        ["multisite:staticIp.address = '224.0.0.251'", "multicast"],
+    ),
+    (
+        "unspecified address",
+        {**MINIMAL, "staticIp": {"address": "0.0.0.0"}},
+        ["multisite:staticIp.address = '0.0.0.0'", "never a destination"],
+    ),
+    # 6. Command-line slips.
+    (
+        "nested key set without --path",
+        {**MINIMAL, "acme.issuer": "prod"},
+        [
+            "multisite:acme.issuer = 'prod'",
+            "without --path",
+            "pulumi config rm 'multisite:acme.issuer'",
+            "pulumi config set --path 'multisite:acme.issuer' prod",
+        ],
+    ),
+    (
+        "array element set without --path",
+        {**MINIMAL, "sites[0].host": "www.example.com"},
+        ["multisite:sites[0].host = 'www.example.com'", "without --path", "--path 'multisite:sites[0].host'"],
+    ),
+    (
+        "section set to a plain string",
+        {**MINIMAL, "staticIp": "34.120.10.20"},
+        [
+            "multisite:staticIp = '34.120.10.20'",
+            "expected an object",
+            "pulumi config set --path 'multisite:staticIp.<key>' VALUE",
+        ],
+    ),
+]
+
+
 @pytest.mark.parametrize(("case", "raw", "fragments"), BAD_CONFIGS, ids=[c[0] for c in BAD_CONFIGS])
 def test_bad_config_is_reported(case: str, raw: dict[str, Any], fragments: list[str]) -> None:
     found = problems(raw)
@@ -326,3 +617,164 @@ def test_writeup_example_is_one_short_stack_file() -> None:
     text = (ROOT / "examples" / "Pulumi.writeup.yaml").read_text()
     config_lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert len(config_lines) <= 12
+
+
+def test_gcp_keys_the_program_reads_are_checked() -> None:
+    found = problems(MINIMAL, gcp_region="europe-west1-b", gcp_project="My Project")
+    assert found == [
+        "gcp:project = 'My Project': expected a GCP project ID: 6-30 characters, a lower-case letter"
+        " first, then a-z, 0-9 or '-', not ending in '-' (the ID, not the display name or number)",
+        "gcp:region = 'europe-west1-b': expected a GCP region such as 'europe-west1' (a region, not a zone)",
+    ]
+    assert settings(MINIMAL, gcp_project="my-project-123").gcp_project == "my-project-123"
+    assert settings(MINIMAL, gcp_project="example.com:my-project").gcp_project == "example.com:my-project"
+
+
+@pytest.mark.parametrize("stack", ["My_Stack", "prod.eu", "s" * 50])
+def test_address_name_made_from_the_stack_name_must_suit_gcp(stack: str) -> None:
+    (problem,) = problems(MINIMAL, stack=stack)
+    assert problem.startswith(f"multisite:staticIp.name: missing; the default 'multisite-{stack}-ingress'")
+    assert "set multisite:staticIp.name" in problem
+    # Naming the address, or bringing one, settles it.
+    assert (
+        settings({**MINIMAL, "staticIp": {"name": "web-ingress"}}, stack=stack).static_ip_name
+        == "web-ingress"
+    )
+    assert not settings({**MINIMAL, "staticIp": {"address": PUBLIC_IP}}, stack=stack).reserves_ip
+
+
+def test_the_longest_stack_name_gcp_takes_is_accepted() -> None:
+    # multisite-<stack>-ingress: 18 characters around the stack name, 63 at most in all.
+    assert settings(MINIMAL, stack="s" * 45).static_ip_name == "multisite-" + "s" * 45 + "-ingress"
+    assert problems(MINIMAL, stack="s" * 46)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "nginx",
+        "nginx:1.29",
+        "nginxinc/nginx-unprivileged:1.29-alpine",
+        "registry.example.com:5000/team/web:1.0",
+        "europe-docker.pkg.dev/my-project/web/site:v2",
+        "ghcr.io/org/app@sha256:" + "a" * 64,
+        "ghcr.io/org/app:1.0@sha256:" + "0" * 64,
+    ],
+)
+def test_image_references_in_use_are_accepted(image: str) -> None:
+    assert settings({**MINIMAL, "sites": [{**IMAGE_SITE, "image": image}]}).sites[0].image == image
+
+
+@pytest.mark.parametrize(
+    ("address", "why"),
+    [("34.120.10.20", None), ("8.8.8.8", None), ("192.168.1.1", "private"), ("198.18.0.1", "benchmarking")],
+)
+def test_only_public_addresses_are_accepted(address: str, why: str | None) -> None:
+    raw = {**MINIMAL, "staticIp": {"address": address}}
+    if why is None:
+        assert settings(raw).static_ip.address == address
+    else:
+        (problem,) = problems(raw)
+        assert problem.startswith(f"multisite:staticIp.address = '{address}': expected a public IPv4 address")
+        assert why in problem
+
+
+def test_cluster_may_be_regional_or_zonal() -> None:
+    for location in ("europe-west1", "europe-west1-b"):
+        cluster = settings({**MINIMAL, "cluster": {"name": "c", "location": location}}).cluster
+        assert cluster is not None and cluster.location == location
+
+
+def test_free_text_is_handed_on_as_written() -> None:
+    # Inline kubeconfig YAML and Helm values are text for other programs: newlines belong there.
+    inline = "apiVersion: v1\nkind: Config\n"
+    cluster = settings({**MINIMAL, "cluster": {"kubeconfig": inline}}).cluster
+    assert cluster is not None and cluster.kubeconfig == inline
+    values = {"controller": {"config": {"http-snippet": "a\nb\n"}}}
+    assert settings({**MINIMAL, "ingressNginx": {"values": values}}).ingress_nginx.values == values
+
+
+def test_a_type_error_in_one_section_does_not_hide_a_bad_host_in_another() -> None:
+    found = problems(
+        {
+            "acme": {"issuer": "prod", "waitForCertificates": "yes"},
+            "sites": [{**SITE, "host": "Bad.example.com"}],
+        }
+    )
+    assert [p.split(" = ")[0] for p in found] == [
+        "multisite:acme.waitForCertificates",
+        "multisite:sites[0].host",
+    ]
+
+
+def test_a_bad_field_does_not_hide_a_duplicate_host() -> None:
+    found = problems({**MINIMAL, "sites": [SITE, {**SITE, "service": "other", "port": "80"}]})
+    assert found == [
+        "multisite:sites[1].port = '80': expected a valid integer",
+        "multisite:sites[1].host = 'www.example.com': expected each host once;"
+        " already used by multisite:sites[0].host",
+    ]
+
+
+def test_a_bad_field_does_not_hide_a_duplicate_alias_or_a_rule_between_keys() -> None:
+    found = problems(
+        {
+            **MINIMAL,
+            "sites": [
+                {**SITE, "aliases": ["example.com"]},
+                {
+                    "host": "other.example.com",
+                    "aliases": ["example.com"],
+                    "image": "nginx",
+                    "service": "x",
+                    "port": 0,
+                },
+            ],
+        }
+    )
+    assert len(found) == 3, found
+    assert found[0].startswith("multisite:sites[1] = {") and "exactly one of 'service'" in found[0]
+    assert found[1].startswith("multisite:sites[1].port = 0")
+    assert found[2] == (
+        "multisite:sites[1].aliases[0] = 'example.com': expected each host once;"
+        " already used by multisite:sites[0].aliases[0]"
+    )
+
+
+def test_rules_between_keys_are_reported_beside_a_bad_field() -> None:
+    found = problems({**MINIMAL, "staticIp": {"address": "10.0.0.1", "name": "my-ip"}})
+    assert len(found) == 2
+    assert "not both" in found[0] and "private address" in found[1]
+
+
+def test_a_host_starting_with_a_digit_gets_a_valid_service_name() -> None:
+    # Kubernetes Service names are DNS-1035 labels: a letter first.
+    (one,) = settings({**MINIMAL, "sites": [{**IMAGE_SITE, "host": "1.example.com"}]}).sites
+    assert one.resource_name == "1-example-com"
+    assert one.service_name == "web-1-example-com"
+    (routed,) = settings({**MINIMAL, "sites": [{**SITE, "host": "1.example.com"}]}).sites
+    assert routed.service_name == "web"  # the user's own Service
+
+
+def test_two_image_sites_cannot_share_a_service_name() -> None:
+    found = problems(
+        {
+            **MINIMAL,
+            "sites": [{**IMAGE_SITE, "host": "web-1.example.com"}, {**IMAGE_SITE, "host": "1.example.com"}],
+        }
+    )
+    assert found == [
+        "multisite:sites[1].host = '1.example.com': expected a host whose object name"
+        " 'web-1-example-com' is unique in namespace 'default'; multisite:sites[0].host maps to the same name"
+    ]
+
+
+def test_sites_cannot_be_secret() -> None:
+    (problem,) = problems({**MINIMAL, "sites": [SITE]}, secret_keys=frozenset({"sites"}))
+    assert problem.startswith("multisite:sites: expected a plain (not --secret) value")
+    assert "URNs" in problem
+
+
+def test_secret_keys_are_kept_for_the_program() -> None:
+    s = settings(MINIMAL, secret_keys=frozenset({"acme"}))
+    assert s.is_secret("acme") and not s.is_secret("cluster")

@@ -6,11 +6,22 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pulumi
+import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
 from components.config import ConfigError
-from tests.support import ROOT, STATIC_IP, ProgramRun, Registered, run_program, stack_config
+from tests.support import (
+    ROOT,
+    STATIC_IP,
+    DuplicateUrnError,
+    ProgramRun,
+    Registered,
+    record,
+    run_program,
+    stack_config,
+)
 
 ADDRESS = "gcp:compute/address:Address"
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -164,11 +175,11 @@ def test_prod_protects_cert_manager_and_runs_two_controllers(prod: ProgramRun) -
 def test_prod_points_an_a_record_at_the_ip_for_every_name(prod: ProgramRun) -> None:
     records = {r.inputs["name"]: r for r in prod.of_type(RECORD)}
     assert set(records) == {"www.example.com.", "example.com.", "blog.example.com."}
-    for record in records.values():
-        assert record.inputs["type"] == "A"
-        assert record.inputs["rrdatas"] == [STATIC_IP]
-        assert record.inputs["managedZone"] == "example-com"
-        assert record.inputs["ttl"] == 300
+    for record_set in records.values():
+        assert record_set.inputs["type"] == "A"
+        assert record_set.inputs["rrdatas"] == [STATIC_IP]
+        assert record_set.inputs["managedZone"] == "example-com"
+        assert record_set.inputs["ttl"] == 300
 
 
 def test_writeup_example_builds_what_the_writeup_built_by_hand() -> None:
@@ -204,7 +215,7 @@ def test_local_stack_creates_nothing_in_gcp_and_skips_awaits(
     run = run_program(stack_config("local"), stack="local")
     assert not [r for r in run.resources if r.type.startswith("gcp:")]
     assert run.calls == []
-    assert run.outputs["ingressIp"] == "203.0.113.10"
+    assert run.outputs["ingressIp"] is None  # no load balancer in the sandbox
     assert run.named("ingress-nginx-release").inputs["chart"] == "tests/fixtures/charts/ingress-nginx"
     assert "repositoryOpts" not in run.named("cert-manager-release").inputs
     assert run.named("cert-manager-release").inputs["skipAwait"] is True
@@ -263,3 +274,70 @@ def test_unknown_top_level_key_is_reported_from_the_stack() -> None:
     run = run_program({**stack_config("dev"), "multisite:site": []}, expect_error=True)
     assert isinstance(run.error, ConfigError)
     assert "multisite:site: unknown key (did you mean multisite:sites?)" in str(run.error)
+
+
+def test_a_urn_registered_twice_is_an_error_under_mocks_too() -> None:
+    # The real engine stops an update half-way on a duplicate URN; the recording monitor does the same.
+    def twice() -> None:
+        k8s.core.v1.Namespace("same", metadata={"name": "a"})
+        k8s.core.v1.Namespace("same", metadata={"name": "b"})
+
+    run = record(twice)
+    assert isinstance(run.error, DuplicateUrnError)
+
+
+def test_hosts_whose_record_names_could_repeat_register_unique_urns() -> None:
+    # a.com + alias c.com-dns-d.com, and a.com-dns-c.com + alias d.com: `<site>-dns-<host>`
+    # would name both records `a.com-dns-c.com-dns-d.com`.
+    config = {
+        **stack_config("prod"),
+        "multisite:sites": [
+            {"host": "a.com", "aliases": ["c.com-dns-d.com"], "service": "web"},
+            {"host": "a.com-dns-c.com", "aliases": ["d.com"], "service": "web"},
+        ],
+    }
+    run = run_program(config, stack="prod")
+    records = sorted(r.inputs["name"] for r in run.of_type(RECORD))
+    assert records == ["a.com-dns-c.com.", "a.com.", "c.com-dns-d.com.", "d.com."]
+    assert len({r.urn for r in run.resources}) == len(run.resources)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"multisite:acme": {"issuer": "prod "}},
+        {"multisite:acme": {"issuer": "prod", "waitForCertificates": 1}},
+        {"multisite:acme": {"issuer": "prod"}, "multisite:staticIp": {"address": "10.0.0.1"}},
+        {"multisite:acme": {"issuer": "prod"}, "multisite:acme.email": "ops@example.com"},
+        {
+            "multisite:acme": {"issuer": "prod"},
+            "multisite:sites": [{"host": "1.example.com", "service": "1web"}],
+        },
+        {"multisite:acme": {"issuer": "prod"}, "gcp:region": "europe-west1-b"},
+    ],
+)
+def test_every_rejection_is_a_run_error_that_registers_nothing(raw: dict[str, Any]) -> None:
+    run = run_program({"gcp:region": "europe-west1", **raw}, expect_error=True)
+    assert isinstance(run.error, pulumi.RunError) and isinstance(run.error, ConfigError)
+    assert run.resources == []
+    assert str(run.error).startswith("invalid stack configuration")
+
+
+def test_a_plain_string_where_an_object_belongs_is_a_config_error() -> None:
+    # `pulumi config set multisite:acme prod` stores a string that is not JSON.
+    run = run_program({"multisite:acme": "prod"}, expect_error=True)
+    assert isinstance(run.error, ConfigError)
+    assert "multisite:acme = 'prod': expected an object" in str(run.error)
+    assert "pulumi config set --path 'multisite:acme.<key>' VALUE" in str(run.error)
+
+
+def test_an_image_site_whose_host_starts_with_a_digit_gets_a_routable_service() -> None:
+    config = {**stack_config("dev"), "multisite:sites": [{"host": "1.example.com", "image": "nginx:1.29"}]}
+    run = run_program(config)
+    (service,) = run.of_type(SERVICE)
+    (ingress,) = run.of_type(INGRESS)
+    assert service.prop("metadata", "name") == "web-1-example-com"
+    assert (
+        ingress.prop("spec", "rules", 0, "http", "paths", 0, "backend", "service", "name")
+        == "web-1-example-com"
+    )

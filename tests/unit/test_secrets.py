@@ -1,0 +1,101 @@
+"""Values set with `pulumi config set --secret` stay secret in every input and export that carries them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.support import ProgramRun, Registered, run_program
+
+PROVIDER = "pulumi:providers:kubernetes"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+ADDRESS = "gcp:compute/address:Address"
+RECORD = "gcp:dns/recordSet:RecordSet"
+
+INLINE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    token: s3cr3t-token\n"
+BASE: dict[str, Any] = {
+    "gcp:project": "my-project",
+    "gcp:region": "europe-west1",
+    "multisite:acme": {"issuer": "prod", "email": "ops@example.com", "waitForCertificates": True},
+    "multisite:cluster": {"kubeconfig": INLINE_KUBECONFIG, "context": "ci"},
+    "multisite:ingressNginx": {"values": {"controller": {"podAnnotations": {"token": "t0ken"}}}},
+    "multisite:certManager": {"chart": "https://user:pass@charts.example.com"},
+    "multisite:dns": {"zone": "example-com", "project": "dns-project", "ttl": 60},
+    "multisite:sites": [{"host": "www.example.com", "service": "web"}],
+}
+
+
+def secret_run(*keys: str, config: dict[str, Any] | None = None) -> ProgramRun:
+    return run_program(config or BASE, stack="prod", secret_keys=[f"multisite:{k}" for k in keys])
+
+
+def secret_at(resource: Registered, *path: str | int) -> bool:
+    """True when the input at `path`, or a value around it, is secret."""
+    return any(path[: len(p)] == p for p in resource.secret_paths)
+
+
+def test_nothing_is_secret_when_nothing_was_set_as_secret() -> None:
+    run = secret_run()
+    assert [r.name for r in run.resources if r.secret_paths] == []
+    assert run.secret_outputs == frozenset()
+
+
+def test_secret_cluster_keeps_the_kubeconfig_secret() -> None:
+    (provider,) = secret_run("cluster").of_type(PROVIDER)
+    assert provider.inputs["kubeconfig"] == INLINE_KUBECONFIG
+    assert secret_at(provider, "kubeconfig") and secret_at(provider, "context")
+
+
+@pytest.mark.parametrize(
+    ("key", "release"), [("ingressNginx", "ingress-nginx-release"), ("certManager", "cert-manager-release")]
+)
+def test_secret_chart_section_keeps_every_release_input_from_it_secret(key: str, release: str) -> None:
+    run = secret_run(key)
+    r = run.named(release)
+    assert secret_at(r, "values") and secret_at(r, "version")
+    other = run.named({"ingress-nginx-release": "cert-manager-release"}.get(release, "ingress-nginx-release"))
+    assert not other.secret_paths, "only the secret section's release"
+
+
+def test_secret_chart_repository_url_stays_secret() -> None:
+    r = secret_run("certManager").named("cert-manager-release")
+    assert r.inputs["repositoryOpts"]["repo"] == "https://user:pass@charts.example.com"
+    assert secret_at(r, "repositoryOpts", "repo")
+
+
+def test_secret_acme_keeps_email_issuer_and_wait_secret() -> None:
+    run = secret_run("acme")
+    for issuer in run.of_type(ISSUER):
+        assert issuer.prop("spec", "acme", "email") == "ops@example.com"
+        assert secret_at(issuer, "spec", "acme", "email")
+    (certificate,) = run.of_type(CERTIFICATE)
+    assert secret_at(certificate, "spec", "issuerRef", "name")
+    assert secret_at(certificate, "metadata", "annotations", "pulumi.com/waitFor")
+    assert "issuer" in run.secret_outputs
+
+
+def test_secret_static_ip_keeps_the_address_secret_wherever_it_goes() -> None:
+    config = {**BASE, "multisite:staticIp": {"address": "34.120.10.20"}}
+    run = secret_run("staticIp", config=config)
+    assert secret_at(run.named("ingress-nginx-release"), "values")
+    for record in run.of_type(RECORD):
+        assert secret_at(record, "rrdatas")
+    assert "ingressIp" in run.secret_outputs
+
+
+def test_secret_static_ip_keeps_the_reserved_address_settings_secret() -> None:
+    config = {**BASE, "multisite:staticIp": {"name": "web-ingress", "region": "europe-west1"}}
+    (address,) = secret_run("staticIp", config=config).of_type(ADDRESS)
+    assert secret_at(address, "name") and secret_at(address, "region") and secret_at(address, "networkTier")
+
+
+def test_secret_dns_keeps_zone_project_and_ttl_secret() -> None:
+    run = secret_run("dns")
+    records = run.of_type(RECORD)
+    assert records
+    for record in records:
+        assert secret_at(record, "managedZone") and secret_at(record, "project") and secret_at(record, "ttl")
+        assert not secret_at(record, "name")
