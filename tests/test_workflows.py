@@ -39,7 +39,9 @@ CODEOWNERS = ROOT / ".github" / "CODEOWNERS"
 
 # Stacks CI previews and deploys: every Pulumi.<stack>.yaml except the
 # offline sandbox stack.
-CI_STACKS = frozenset(p.name.split(".")[1] for p in ROOT.glob("Pulumi.*.yaml")) - {"local"}
+CI_STACKS = frozenset(
+    s for p in ROOT.glob("Pulumi.*.yaml") if not (s := p.name.split(".")[1]).startswith("local")
+)
 # The GitHub environment of each stack's deploy job; a stack added later gets
 # an environment named after it (docs/team.md, "Creating a new environment stack").
 DEPLOY_ENVIRONMENTS = {"dev": "dev", "prod": "production"}
