@@ -52,13 +52,17 @@ def main() -> None:
     """Register the whole stack."""
     settings = read_settings()
     skip_await = settings.cluster is not None and settings.cluster.skip_await
+    # A production stack protects every resource (components pass it on to
+    # their children): an accidental `pulumi destroy` deletes nothing.
+    protect = settings.production
     provider = kubernetes_provider(
         "kubernetes",
         settings.cluster,
         gcp_project=settings.gcp_project,
         secret=settings.is_secret("cluster"),
+        protect=protect,
     )
-    on_cluster = pulumi.ResourceOptions(providers=[provider])
+    on_cluster = pulumi.ResourceOptions(providers=[provider], protect=protect)
 
     ip_secret = settings.is_secret("staticIp")
     ingress_ip: pulumi.Input[str] | None = None
@@ -75,6 +79,7 @@ def main() -> None:
                 network_tier=secret_if(ip_secret, settings.static_ip.network_tier),
                 project=settings.gcp_project,
             ),
+            opts=pulumi.ResourceOptions(protect=protect),
         )
         ingress_ip = static_ip.address
 
@@ -98,8 +103,6 @@ def main() -> None:
             version=settings.cert_manager.version,
             chart=settings.cert_manager.chart,
             values=settings.cert_manager.values,
-            # Production certificates live here: removing cert-manager must be deliberate.
-            protect=settings.acme.issuer == "prod",
             secret=settings.is_secret("certManager"),
             skip_await=skip_await,
         ),

@@ -49,8 +49,6 @@ class CertManagerArgs:
     """Chart source override: repository URL or local directory."""
     values: dict[str, Any] = field(default_factory=dict)
     """Extra values, merged last."""
-    protect: bool = False
-    """Protect the release (production stacks): removing it removes every certificate."""
     secret: bool = False
     """The stack's section for this chart was set with `--secret`: every input from it is secret."""
     skip_await: bool = False
@@ -67,7 +65,7 @@ class CertManager(pulumi.ComponentResource):
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata=object_meta(NAMESPACE, annotations=await_annotations(args.skip_await)),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.release = k8s.helm.v3.Release(
             f"{name}-release",
@@ -79,6 +77,6 @@ class CertManager(pulumi.ComponentResource):
             wait_for_jobs=not args.skip_await,
             skip_await=args.skip_await,
             **chart_source(CHART, REPOSITORY, args.chart, secret=args.secret),
-            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"release": self.release.status})

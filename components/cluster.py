@@ -51,21 +51,29 @@ def gke_kubeconfig(*, name: str, endpoint: str, ca_certificate: str) -> str:
 
 
 def kubernetes_provider(
-    name: str, cluster: ClusterConfig | None, *, gcp_project: str | None, secret: bool = False
+    name: str,
+    cluster: ClusterConfig | None,
+    *,
+    gcp_project: str | None,
+    secret: bool = False,
+    protect: bool = False,
 ) -> k8s.Provider:
     """The stack's single Kubernetes provider.
 
     GKE `{name, location}`: looks the cluster up and builds a kubeconfig;
     `{kubeconfig, context}`: uses it as given; absent: the ambient kubeconfig.
     `secret`: the cluster config was set with `--secret`, so the kubeconfig is too.
+    `protect`: a production stack, where nothing may be deleted by accident.
     """
+    opts = pulumi.ResourceOptions(protect=protect)
     if cluster is None:
-        return k8s.Provider(name)
+        return k8s.Provider(name, opts=opts)
     if cluster.kubeconfig is not None:
         return k8s.Provider(
             name,
             kubeconfig=secret_if(secret, cluster.kubeconfig),
             context=None if cluster.context is None else secret_if(secret, cluster.context),
+            opts=opts,
         )
     assert cluster.name is not None and cluster.location is not None  # checked by ClusterConfig
     found = gcp.container.get_cluster_output(
@@ -79,4 +87,4 @@ def kubernetes_provider(
         )
     )
     # Not a secret in itself: it holds the endpoint and CA only; the plugin fetches tokens.
-    return k8s.Provider(name, kubeconfig=secret_if(secret, kubeconfig))
+    return k8s.Provider(name, kubeconfig=secret_if(secret, kubeconfig), opts=opts)

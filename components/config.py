@@ -562,6 +562,15 @@ class StackSettings:
         """The ClusterIssuer name a site's Certificate references."""
         return issuer_name(site.issuer or self.acme.issuer)
 
+    @property
+    def production(self) -> bool:
+        """True when any site, or the stack, uses the production issuer.
+
+        Such a stack serves certificates that browsers trust: every resource in
+        it is protected, so an accidental `pulumi destroy` deletes nothing.
+        """
+        return self.acme.issuer == "prod" or any(site.issuer == "prod" for site in self.sites)
+
     def is_secret(self, key: str) -> bool:
         """True when the top-level key `multisite:<key>` holds a secret."""
         return key in self.secret_keys

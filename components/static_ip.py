@@ -22,10 +22,14 @@ class StaticIpArgs:
 
 
 class StaticIp(pulumi.ComponentResource):
-    """A reserved, protected, regional EXTERNAL IPv4 address.
+    """A reserved, protected, regional EXTERNAL IPv4 address that the stack never releases.
 
-    Losing it would change every site's IP at once, so the address is
-    protected: `pulumi destroy` refuses until it is unprotected on purpose.
+    Losing it would change every site's IP at once. It is protected on every
+    stack, so `pulumi destroy` and a change of `staticIp` mode refuse until it
+    is unprotected on purpose (`pulumi state unprotect`), and even then it is
+    only dropped from the stack (`retain_on_delete`), never released in GCP:
+    the same IP can be brought back as `staticIp.address`, or released by hand
+    with `gcloud compute addresses delete`.
     """
 
     address: pulumi.Output[str]
@@ -41,7 +45,7 @@ class StaticIp(pulumi.ComponentResource):
             address_type="EXTERNAL",
             network_tier=args.network_tier,
             description="multisite: ingress-nginx load balancer for every site",
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
         )
         self.address = reserved.address
         self.name = reserved.name

@@ -496,6 +496,30 @@ def validate_production_issuer_usage(args: StackValidationArgs, report_violation
         report_violation(msg, bad_urn)
 
 
+def check_production_protected(resources: Sequence[PolicyResource]) -> list[tuple[str, str]]:
+    """A stack that serves production certificates protects every resource, so an
+    accidental `pulumi destroy` deletes nothing. Production means any Certificate
+    (or Ingress shim) uses the production issuer, as the program decides it."""
+    servers = _issuer_servers(resources)
+    if not any(is_production_issuer(name, servers) for _r, _label, _kind, name in _issuer_refs(resources)):
+        return []
+    return [
+        (
+            f"{_label(r.resource_type, r.name)} is not protected, but this stack serves production "
+            "certificates: an accidental `pulumi destroy` would delete it. Register it with "
+            "ResourceOptions(protect=True) (the program protects every resource of such a stack).",
+            r.urn,
+        )
+        for r in resources
+        if not (r.opts is not None and r.opts.protect)
+    ]
+
+
+def validate_production_protected(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    for msg, urn in check_production_protected(args.resources):
+        report_violation(msg, urn)
+
+
 # --- the pack's policies -----------------------------------------------------------
 
 ISSUER_POLICY_CONFIG = PolicyConfigSchema(
@@ -562,5 +586,11 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_production_issuer_usage,
         config_schema=ISSUER_POLICY_CONFIG,
+    ),
+    StackValidationPolicy(
+        name="production-stack-protected",
+        description="A stack that serves production certificates protects every resource.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_production_protected,
     ),
 ]

@@ -29,6 +29,7 @@ class Registered:
     parent: str
     custom: bool
     protect: bool
+    retain_on_delete: bool
     provider: str
     dependencies: tuple[str, ...]
     inputs: dict[str, Any]
@@ -116,6 +117,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     parent=request.parent,
                     custom=request.custom,
                     protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
                     provider=request.provider,
                     dependencies=tuple(request.dependencies),
                     inputs=inputs,

@@ -45,6 +45,34 @@ class Cluster:
         secrets: list[Any] = self.core.list_secret_for_all_namespaces(label_selector="owner=helm").items
         return sorted({f"{s.metadata.namespace}/{s.metadata.labels['name']}" for s in secrets})
 
+    def inventory(self) -> dict[str, str]:
+        """Every object the stack makes, as `kind namespace/name` -> uid (nothing of the API server's own)."""
+        objects: dict[str, str] = {}
+
+        def add(kind: str, meta: Any) -> None:
+            meta = meta if isinstance(meta, dict) else meta.to_dict()
+            objects[f"{kind} {meta.get('namespace') or ''}/{meta['name']}"] = meta["uid"]
+
+        for issuer in self.cluster_issuers():
+            add("ClusterIssuer", issuer["metadata"])
+        for certificate in self.certificates():
+            add("Certificate", certificate["metadata"])
+        for ingress in self.ingresses():
+            add("Ingress", ingress.metadata)
+        for deployment in self.apps.list_deployment_for_all_namespaces().items:
+            add("Deployment", deployment.metadata)
+        for service in self.core.list_service_for_all_namespaces().items:
+            if service.metadata.name != "kubernetes":
+                add("Service", service.metadata)
+        for namespace in self.core.list_namespace().items:
+            if not namespace.metadata.name.startswith("kube-") and namespace.metadata.name != "default":
+                add("Namespace", namespace.metadata)
+        for secret in self.core.list_secret_for_all_namespaces(label_selector="owner=helm").items:
+            add("HelmReleaseSecret", secret.metadata)
+        for ingress_class in self.networking.list_ingress_class().items:
+            add("IngressClass", ingress_class.metadata)
+        return objects
+
     def report(self) -> str:
         """What the stack put in the cluster, as a person would want to read it."""
         lines = ["ClusterIssuers:"]

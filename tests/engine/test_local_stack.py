@@ -209,17 +209,26 @@ def namespace_diagnostics(cluster: Cluster, sandbox: Sandbox) -> str:
     return "\n".join([*states, "reaper log:", log.read_text() if log.exists() else "(none)"])
 
 
-def test_destroy_refuses_protected_resources_then_removes_everything(
+def test_production_destroy_deletes_nothing_and_says_why(stack: LocalStack, cluster: Cluster) -> None:
+    # The stack now uses the production issuer, so every resource is protected.
+    before = cluster.inventory()
+    recorded = len(recorded_resources(stack))
+    assert {"Ingress default/www-example-com", "ClusterIssuer /letsencrypt-prod"} <= set(before)
+    with pytest.raises(auto.CommandError) as refused:
+        timed("destroy (production: refused)", stack.destroy)
+    assert "protected" in str(refused.value)
+    assert cluster.inventory() == before  # same objects, same UIDs: nothing deleted, nothing recreated
+    assert len(recorded_resources(stack)) == recorded
+
+
+def test_back_on_staging_destroy_removes_everything_but_the_kept_crds(
     stack: LocalStack, cluster: Cluster, sandbox: Sandbox
 ) -> None:
-    # The stack now uses the production issuer, so cert-manager is protected.
-    with pytest.raises(auto.CommandError) as refused:
-        timed("destroy (refused: protected)", stack.destroy)
-    assert "protect" in str(refused.value)
-    assert "cert-manager/cert-manager" in cluster.helm_releases()
+    # Leaving production is a reviewed config change; `up` lifts the protection.
+    stack.update_config("multisite:acme", {"issuer": "staging"})
+    timed("up (prod -> staging issuer)", stack.up)
+    assert not [r["urn"] for r in recorded_resources(stack) if r.get("protect")]
 
-    unprotect = timed("state unprotect --all", lambda: stack.cli("state", "unprotect", "--all", "--yes"))
-    assert unprotect.returncode == 0, unprotect.stderr
     result = timed("destroy", stack.destroy)
     assert result.summary.result == "succeeded"
 
@@ -231,8 +240,7 @@ def test_destroy_refuses_protected_resources_then_removes_everything(
     # the sandbox's namespace reaper completes it shortly after.
     gone = wait_until(lambda: not {"ingress-nginx", "cert-manager"} & cluster.namespaces(), seconds=120)
     assert gone, namespace_diagnostics(cluster, sandbox)
-    assert cluster.apps.list_namespaced_deployment("default").items == []
-    assert [s.metadata.name for s in cluster.core.list_namespaced_service("default").items] == ["kubernetes"]
+    assert cluster.inventory() == {}
     # By design the cert-manager CRDs outlive the release (crds.keep): deleting
     # them would delete every Certificate. They are the only thing left.
     crds = {c.metadata.name: c for c in cluster.extensions.list_custom_resource_definition().items}

@@ -61,8 +61,10 @@ def run_resource(validate: Callable[..., Any], args: ResourceValidationArgs) -> 
     return found
 
 
-def stack_resource(type_: str, name: str, props: Mapping[str, Any], stack: str) -> PolicyResource:
-    return PolicyResource(type_, props, urn(stack, type_, name), name, options(), None, None, [], {})
+def stack_resource(
+    type_: str, name: str, props: Mapping[str, Any], stack: str, *, protect: bool = False
+) -> PolicyResource:
+    return PolicyResource(type_, props, urn(stack, type_, name), name, options(protect), None, None, [], {})
 
 
 def run_stack(
@@ -509,12 +511,13 @@ def test_production_issuer_is_judged_by_server_not_name() -> None:
 
 def test_policies_unique_and_mandatory() -> None:
     names = [p.name for p in mp.POLICIES]
-    assert len(names) == len(set(names)) == 7
+    assert len(names) == len(set(names)) == 8
     assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in mp.POLICIES)
     stack_policies = {p.name for p in mp.POLICIES if isinstance(p, StackValidationPolicy)}
     assert stack_policies == {
         "certificate-issuer-exists",
         "production-issuer-per-stack",
+        "production-stack-protected",
     }
 
 
@@ -546,3 +549,44 @@ def test_policies_accept_read_only_proxies() -> None:
         resource_args(mp.INGRESS, "blog", unknown_checking_proxy(props_bad)),
     )
     assert "shop.example.com" in msg
+
+
+# --- production-stack-protected ----------------------------------------------------
+
+
+def certificate(issuer: str, *, protect: bool) -> PolicyResource:
+    props = {"spec": {"issuerRef": {"name": issuer, "kind": "ClusterIssuer"}}}
+    return stack_resource(mp.CERTIFICATE, f"cert-{issuer}", props, "prod", protect=protect)
+
+
+def test_production_stack_with_everything_protected_passes() -> None:
+    resources = [
+        certificate("letsencrypt-prod", protect=True),
+        stack_resource(mp.INGRESS, "www", ingress_props(), "prod", protect=True),
+    ]
+    assert run_stack(mp.validate_production_protected, resources) == []
+
+
+def test_production_stack_with_an_unprotected_resource_fails() -> None:
+    ingress = stack_resource(mp.INGRESS, "www", ingress_props(), "prod", protect=False)
+    [(msg, bad_urn)] = run_stack(
+        mp.validate_production_protected, [certificate("letsencrypt-prod", protect=True), ingress]
+    )
+    assert bad_urn == ingress.urn
+    assert "is not protected" in msg and "pulumi destroy" in msg and "protect=True" in msg
+
+
+def test_one_production_certificate_makes_the_stack_production() -> None:
+    found = run_stack(
+        mp.validate_production_protected,
+        [certificate("letsencrypt-staging", protect=False), certificate("letsencrypt-prod", protect=True)],
+    )
+    assert [u for _, u in found] == [certificate("letsencrypt-staging", protect=False).urn]
+
+
+def test_staging_stack_need_not_protect_anything() -> None:
+    resources = [
+        certificate("letsencrypt-staging", protect=False),
+        stack_resource(mp.INGRESS, "www", ingress_props(), "dev", protect=False),
+    ]
+    assert run_stack(mp.validate_production_protected, resources) == []

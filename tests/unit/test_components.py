@@ -35,6 +35,7 @@ def test_static_ip() -> None:
     assert children(run, "ip") == {"ip-address": "gcp:compute/address:Address"}
     address = run.named("ip-address")
     assert address.protect
+    assert address.retain_on_delete  # never released by the stack, even once unprotected
     assert address.inputs == {
         "name": "my-ip",
         "region": "asia-northeast1",
@@ -78,11 +79,13 @@ def test_ingress_nginx_from_a_local_chart_without_waiting() -> None:
     assert controller["metrics"] == {"enabled": True}
 
 
-def test_cert_manager_protection_follows_its_args() -> None:
+def test_cert_manager_protection_reaches_every_child() -> None:
     for protect in (True, False):
 
         def build(protect: bool = protect) -> None:
-            CertManager("cm", CertManagerArgs(version="v1.21.2", protect=protect))
+            CertManager(
+                "cm", CertManagerArgs(version="v1.21.2"), opts=pulumi.ResourceOptions(protect=protect)
+            )
 
         run = checked(record(build))
         assert children(run, "cm") == {

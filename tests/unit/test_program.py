@@ -165,9 +165,27 @@ def test_prod_uses_production_certificates_and_waits_for_them(prod: ProgramRun) 
         assert certificate.prop("metadata", "annotations") == {"pulumi.com/waitFor": "condition=Ready"}
 
 
-def test_prod_protects_cert_manager_and_runs_two_controllers(prod: ProgramRun) -> None:
-    assert prod.named("cert-manager-release").protect
-    assert prod.named("cert-manager-namespace").protect
+def test_prod_protects_every_resource(prod: ProgramRun) -> None:
+    # An accidental `pulumi destroy` of a production stack must delete nothing.
+    unprotected = [f"{r.type} {r.name}" for r in prod.resources if not r.protect]
+    assert unprotected == []
+    kinds = {r.type for r in prod.resources}
+    assert {"pulumi:providers:kubernetes", INGRESS, CERTIFICATE, ISSUER, RELEASE, ADDRESS, RECORD} <= kinds
+
+
+def test_dev_protects_only_the_address(dev: ProgramRun) -> None:
+    # `pulumi destroy` on dev removes everything it created but the reserved address.
+    assert [r.type for r in dev.resources if r.protect] == [ADDRESS]
+
+
+def test_one_production_site_protects_the_whole_stack() -> None:
+    config = stack_config("dev")
+    sites = [{**config["multisite:sites"][0], "issuer": "prod"}, *config["multisite:sites"][1:]]
+    run = run_program({**config, "multisite:sites": sites})
+    assert all(r.protect for r in run.resources)
+
+
+def test_prod_runs_two_controllers(prod: ProgramRun) -> None:
     values = prod.named("ingress-nginx-release").inputs["values"]["controller"]
     assert values["replicaCount"] == 2 and values["minAvailable"] == 1
 
