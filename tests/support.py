@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
+import runpy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,12 +152,18 @@ class ProgramRun:
 
 
 def load_program() -> Callable[[], None]:
-    """The `main` of the top-level `__main__.py`, loaded as an ordinary module."""
-    spec = importlib.util.spec_from_file_location("multisite_main", ROOT / "__main__.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main  # type: ignore[no-any-return]
+    """The program as Pulumi's Python host runs it: `__main__.py` executed as `__main__`.
+
+    The language host (engine/pulumi-language-python) calls
+    `runpy.run_path(program, run_name="__main__")`; doing the same here also
+    tests the `if __name__ == "__main__"` guard, and gives the program's
+    functions the module name `__main__` that mutmut's mutants carry.
+    """
+
+    def run() -> None:
+        runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
+
+    return run
 
 
 def stack_config(stack: str) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""Python helpers run by the Makefile (the shell scripts here are run directly)."""

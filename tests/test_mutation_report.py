@@ -1,0 +1,37 @@
+"""The arithmetic and bookkeeping of `make mutate` (scripts/mutation_report.py)."""
+
+from __future__ import annotations
+
+from scripts.mutation_report import parse_equivalents, summarize
+
+
+def test_equivalents_need_a_reason_and_are_listed_once() -> None:
+    text = "# header\n\na.x_f__mutmut_1 the copy is never mutated\na.x_f__mutmut_2\na.x_f__mutmut_1 again\n"
+    reasons, problems = parse_equivalents(text)
+    assert reasons == {"a.x_f__mutmut_1": "the copy is never mutated"}
+    assert problems == ["line 4: a.x_f__mutmut_2: no reason given", "line 5: a.x_f__mutmut_1: listed twice"]
+
+
+def test_score_leaves_out_equivalents_and_counts_only_detected_mutants() -> None:
+    statuses = {
+        "m.k1": "killed",
+        "m.k2": "timeout",
+        "m.s1": "survived",
+        "m.n1": "no tests",
+        "m.e1": "survived",
+    }
+    report = summarize(statuses, {"m.e1": "same result"})
+    assert (report.killed, report.total) == (2, 4)
+    assert report.score == 50.0
+    assert report.survivors == (("m.n1", "no tests"), ("m.s1", "survived"))
+    assert report.equivalents == (("m.e1", "same result"),)
+    assert report.problems == ()
+
+
+def test_stale_equivalents_fail_loudly() -> None:
+    report = summarize({"m.k1": "killed"}, {"m.k1": "x", "m.gone": "y"})
+    assert report.problems == (
+        "m.k1: listed as equivalent but it is killed (remove the line)",
+        "m.gone: listed as equivalent but there is no such mutant (remove the line)",
+    )
+    assert report.total == 1 and report.killed == 1  # a killed entry still counts as killed
