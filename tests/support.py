@@ -50,6 +50,7 @@ class Recorder(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.calls: list[str] = []
+        self.call_args: list[dict[str, Any]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -59,6 +60,7 @@ class Recorder(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args.token)
+        self.call_args.append(dict(args.args))
         if args.token == "gcp:container/getCluster:getCluster":
             return {
                 "name": args.args["name"],
@@ -138,6 +140,8 @@ class ProgramRun:
     error: BaseException | None = None
     secret_outputs: frozenset[str] = frozenset()
     """Names of the stack exports that are secret."""
+    call_args: tuple[dict[str, Any], ...] = ()
+    """The arguments of each call in `calls`."""
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -217,7 +221,14 @@ def record(
         program()
     except Exception as exc:  # kept for the caller: what was registered before it matters
         error = exc
-    return ProgramRun(list(monitor.registrations), outputs, mocks.calls, error, frozenset(secret_outputs))
+    return ProgramRun(
+        list(monitor.registrations),
+        outputs,
+        mocks.calls,
+        error,
+        frozenset(secret_outputs),
+        call_args=tuple(mocks.call_args),
+    )
 
 
 def run_program(

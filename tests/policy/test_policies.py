@@ -27,6 +27,10 @@ from pulumi_policy import (
 
 Violation = tuple[str, "str | None"]
 
+# Let's Encrypt's documented ACME v2 directories, written out (not read from the pack).
+LE_PROD = "https://acme-v02.api.letsencrypt.org/directory"
+LE_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+
 
 def urn(stack: str, type_: str, name: str) -> str:
     return f"urn:pulumi:{stack}::multisite::{type_}::{name}"
@@ -177,13 +181,13 @@ def stack_with_certificate(stack: str, issuer: str, kind: str = "ClusterIssuer")
         stack_resource(
             mp.CLUSTER_ISSUER,
             "letsencrypt-staging",
-            issuer_props("letsencrypt-staging", mp.LE_STAGING_SERVER),
+            issuer_props("letsencrypt-staging", LE_STAGING),
             stack,
         ),
         stack_resource(
             mp.CLUSTER_ISSUER,
             "letsencrypt-prod",
-            issuer_props("letsencrypt-prod", mp.LE_PRODUCTION_SERVER),
+            issuer_props("letsencrypt-prod", LE_PROD),
             stack,
         ),
         stack_resource(mp.CERTIFICATE, "blog-cert", certificate_props(issuer, kind), stack),
@@ -235,7 +239,11 @@ def test_ingress_rule_without_host() -> None:
     assert "spec.rules[2] has no host" in msg
 
 
-@pytest.mark.parametrize("annotation", mp.SSL_REDIRECT_ANNOTATIONS)
+# ingress-nginx's two redirect annotations, from its annotation docs (not from the pack).
+@pytest.mark.parametrize(
+    "annotation",
+    ["nginx.ingress.kubernetes.io/ssl-redirect", "nginx.ingress.kubernetes.io/force-ssl-redirect"],
+)
 def test_ingress_disabling_https_redirect(annotation: str) -> None:
     props = ingress_props()
     props["metadata"]["annotations"][annotation] = "false"
@@ -376,8 +384,8 @@ def test_loadbalancer_service_rejected() -> None:
 
 def test_issuer_servers_match_names() -> None:
     for name, server in (
-        ("letsencrypt-staging", mp.LE_STAGING_SERVER),
-        ("letsencrypt-prod", mp.LE_PRODUCTION_SERVER),
+        ("letsencrypt-staging", LE_STAGING),
+        ("letsencrypt-prod", LE_PROD),
     ):
         args = resource_args(mp.CLUSTER_ISSUER, name, issuer_props(name, server))
         assert run_resource(mp.validate_cluster_issuer, args) == []
@@ -387,10 +395,10 @@ def test_issuer_name_server_mismatch() -> None:
     args = resource_args(
         mp.CLUSTER_ISSUER,
         "letsencrypt-prod",
-        issuer_props("letsencrypt-prod", mp.LE_STAGING_SERVER),
+        issuer_props("letsencrypt-prod", LE_STAGING),
     )
     [msg] = run_resource(mp.validate_cluster_issuer, args)
-    assert f"Set spec.acme.server to {mp.LE_PRODUCTION_SERVER}" in msg
+    assert f"Set spec.acme.server to {LE_PROD}" in msg
 
 
 # --- certificate-issuer-exists (stack policy) ----------------------------------------
@@ -498,7 +506,7 @@ def test_production_issuer_is_judged_by_server_not_name() -> None:
         stack_resource(
             mp.CLUSTER_ISSUER,
             "le-real",
-            issuer_props("le-real", mp.LE_PRODUCTION_SERVER),
+            issuer_props("le-real", LE_PROD),
             "dev",
         )
     )
@@ -590,3 +598,289 @@ def test_staging_stack_need_not_protect_anything() -> None:
         stack_resource(mp.INGRESS, "www", ingress_props(), "dev", protect=False),
     ]
     assert run_stack(mp.validate_production_protected, resources) == []
+
+
+# --- branches with a failing case of their own (issue 12) ---------------------------------
+
+
+def test_static_ip_messages_name_the_fix() -> None:
+    props = address_props()
+    del props["region"]
+    assert run_resource(mp.validate_static_ip, resource_args(mp.ADDRESS, "ip", props, protect=True)) == [
+        "Address 'ip' has no `region`. Set region to the GKE cluster's region: the load balancer only"
+        " binds a regional address in its own region."
+    ]
+    args = resource_args(mp.GLOBAL_ADDRESS, "ip", {"name": "ip"}, protect=True)
+    assert run_resource(mp.validate_static_ip, args) == [
+        "GlobalAddress 'ip' cannot back the ingress-nginx L4 load balancer. Use gcp.compute.Address"
+        " with `region` set to the cluster's region."
+    ]
+
+
+def test_static_ip_without_address_type_is_external_by_default() -> None:
+    props = address_props()
+    del props["addressType"]  # GCP's default address type is EXTERNAL
+    assert run_resource(mp.validate_static_ip, resource_args(mp.ADDRESS, "ip", props, protect=True)) == []
+
+
+def test_static_ip_policy_ignores_other_types_and_missing_options() -> None:
+    assert run_resource(mp.validate_static_ip, resource_args(mp.SERVICE, "svc", {})) == []
+    assert mp.check_static_ip(mp.SERVICE, "svc", {}, protect=False) == []
+    # The pack guards against an analyzer that sends no options; that counts as unprotected.
+    no_opts: Any = None
+    args = ResourceValidationArgs(
+        mp.ADDRESS, address_props(), urn("dev", mp.ADDRESS, "ip"), "ip", no_opts, None
+    )
+    [msg] = run_resource(mp.validate_static_ip, args)
+    assert "is not protected" in msg
+
+
+def test_ingress_tls_entry_without_secret_name() -> None:
+    props = ingress_props()
+    del props["spec"]["tls"][0]["secretName"]
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == [
+        "Ingress 'blog' spec.tls[0] has no secretName. Set it to the Certificate's spec.secretName so"
+        " NGINX serves that certificate."
+    ]
+
+
+def test_wildcard_tls_does_not_cover_the_bare_domain_or_another_domain() -> None:
+    props = ingress_props()
+    props["spec"]["tls"] = [{"hosts": ["*.example.com"], "secretName": "w"}]
+    props["spec"]["rules"] = [
+        {"host": "example.com"},
+        {"host": "blog.example.org"},
+        {"host": "a.example.com"},
+    ]
+    msgs = run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
+    assert [m.split("'")[3] for m in msgs] == ["example.com", "blog.example.org"]
+
+
+@pytest.mark.parametrize("value", ["FALSE", " false ", False])
+def test_ssl_redirect_off_in_any_spelling_is_refused(value: Any) -> None:
+    props = ingress_props()
+    props["metadata"]["annotations"]["nginx.ingress.kubernetes.io/force-ssl-redirect"] = value
+    [msg] = run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
+    assert "force-ssl-redirect" in msg
+
+
+@pytest.mark.parametrize("value", ["true", True, "yes", None])
+def test_ssl_redirect_on_or_absent_passes(value: Any) -> None:
+    props = ingress_props()
+    props["metadata"]["annotations"]["nginx.ingress.kubernetes.io/ssl-redirect"] = value
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == []
+
+
+def test_helm_release_chart_and_version_of_the_wrong_type() -> None:
+    props = cert_manager_props()
+    props["chart"] = 5
+    props["version"] = 4
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "cm", props))
+    assert msg == (
+        "Helm release 'cm' (chart '') does not pin a chart version. Set `version` to an exact chart"
+        ' version (e.g. "4.15.1").'
+    )
+
+
+@pytest.mark.parametrize("version", ["4.15.1", "v1.21.2", "1.0.0-rc.1"])
+def test_exact_versions_pass(version: str) -> None:
+    props = ingress_nginx_props()
+    props["version"] = version
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "n", props)) == []
+
+
+@pytest.mark.parametrize("version", ["v", "latest", "1.x", "1.2.3 || 2.0.0", "=1.2.3", "<2.0.0"])
+def test_versions_that_float_are_refused(version: str) -> None:
+    props = ingress_nginx_props()
+    props["version"] = version
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "n", props))
+    assert msg == (
+        f"Helm release 'n' (chart 'ingress-nginx') uses the version range '{version}'."
+        ' Pin an exact chart version (e.g. "4.15.1").'
+    )
+
+
+@pytest.mark.parametrize("chart", ["/abs/charts/ingress-nginx", "~/charts/ingress-nginx", "../ingress-nginx"])
+def test_local_charts_need_no_version(chart: str) -> None:
+    props = ingress_nginx_props()
+    props["chart"] = chart
+    props["version"] = None
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "n", props)) == []
+
+
+def test_snippet_messages_are_whole() -> None:
+    props = ingress_nginx_props()
+    props["values"]["controller"]["allowSnippetAnnotations"] = "true"
+    props["values"]["controller"]["config"]["allow-snippet-annotations"] = True
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "n", props)) == [
+        "Helm release 'n' (ingress-nginx) must disable snippet annotations explicitly: set"
+        " values.controller.allowSnippetAnnotations: false.",
+        "Helm release 'n' (ingress-nginx) sets controller.config[\"allow-snippet-annotations\"] to"
+        ' True. Set it to "false" (snippets let any Ingress author inject NGINX config).',
+    ]
+
+
+@pytest.mark.parametrize("keep", [True, "true", "True"])
+def test_cert_manager_keeping_crds_in_any_spelling_passes(keep: Any) -> None:
+    props = cert_manager_props()
+    props["values"] = {"crds": {"enabled": True, "keep": keep}}
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "cm", props)) == []
+
+
+def test_other_charts_are_not_held_to_either_rule() -> None:
+    props = {"chart": "podinfo", "version": "6.0.0", "values": {}}
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "p", props)) == []
+    assert run_resource(mp.validate_helm_release, resource_args(mp.SERVICE, "p", {"chart": 1})) == []
+
+
+def test_helm_policy_ignores_other_types() -> None:
+    assert (
+        run_resource(mp.validate_service, resource_args(mp.INGRESS, "i", {"spec": {"type": "LoadBalancer"}}))
+        == []
+    )
+    assert (
+        run_resource(
+            mp.validate_cluster_issuer, resource_args(mp.SERVICE, "s", issuer_props("letsencrypt-prod", "x"))
+        )
+        == []
+    )
+
+
+def test_issuer_mismatch_message_is_whole() -> None:
+    args = resource_args(mp.CLUSTER_ISSUER, "iss", issuer_props("letsencrypt-staging", LE_PROD))
+    assert run_resource(mp.validate_cluster_issuer, args) == [
+        f"ClusterIssuer 'letsencrypt-staging' (resource 'iss') uses ACME server '{LE_PROD}'. Set"
+        f" spec.acme.server to {LE_STAGING} so the name says what it issues."
+    ]
+    other = resource_args(mp.CLUSTER_ISSUER, "iss", issuer_props("zerossl", LE_STAGING))
+    assert run_resource(mp.validate_cluster_issuer, other) == []
+
+
+def test_issuer_group_other_than_cert_manager_is_named_in_the_kind() -> None:
+    resources = stack_with_certificate("dev", "letsencrypt-staging")
+    resources[-1].props["spec"]["issuerRef"]["group"] = "awspca.cert-manager.io"
+    [(msg, bad_urn)] = run_stack(mp.validate_certificate_issuers, resources)
+    assert msg == (
+        "Certificate 'blog-cert' references an issuer of kind 'awspca.cert-manager.io/ClusterIssuer'."
+        " Use spec.issuerRef {kind: ClusterIssuer, group: cert-manager.io, name: <one of:"
+        " letsencrypt-prod, letsencrypt-staging>}."
+    )
+    assert bad_urn == resources[-1].urn
+
+
+def test_issuer_ref_without_kind_is_a_namespaced_issuer() -> None:
+    resources = stack_with_certificate("dev", "letsencrypt-staging")
+    del resources[-1].props["spec"]["issuerRef"]["kind"]
+    [(msg, _)] = run_stack(mp.validate_certificate_issuers, resources)
+    assert "issuer of kind 'Issuer'" in msg
+
+
+def test_issuer_ref_without_a_name_and_a_stack_without_issuers() -> None:
+    cert = certificate_props("x")
+    del cert["spec"]["issuerRef"]["name"]
+    [(msg, _)] = run_stack(
+        mp.validate_certificate_issuers, [stack_resource(mp.CERTIFICATE, "c", cert, "dev")]
+    )
+    assert msg == (
+        "Certificate 'c' references ClusterIssuer 'None', which this stack does not create (it creates:"
+        " none). Point spec.issuerRef.name at one of them, or add that ClusterIssuer to the stack."
+    )
+
+
+def test_ingress_shim_namespaced_issuer_annotation_is_refused() -> None:
+    props = ingress_props()
+    props["metadata"]["annotations"][mp.ISSUER_ANNOTATION] = "letsencrypt-staging"
+    resources = [
+        *stack_with_certificate("dev", "letsencrypt-staging"),
+        stack_resource(mp.INGRESS, "b", props, "dev"),
+    ]
+    [(msg, _)] = run_stack(mp.validate_certificate_issuers, resources)
+    assert msg.startswith("Ingress 'b' references an issuer of kind 'Issuer'.")
+
+
+def test_issuer_without_a_name_is_not_a_stack_issuer() -> None:
+    nameless = issuer_props("", LE_PROD)
+    resources = [stack_resource(mp.CLUSTER_ISSUER, "n", nameless, "dev"), *stack_with_certificate("dev", "x")]
+    [(msg, _)] = run_stack(mp.validate_certificate_issuers, resources)
+    assert "(it creates: letsencrypt-prod, letsencrypt-staging)" in msg
+
+
+def test_production_is_judged_by_server_for_issuers_in_the_stack_and_by_name_otherwise() -> None:
+    servers = {"letsencrypt-prod": LE_STAGING, "le-real": LE_PROD}
+    assert not mp.is_production_issuer("letsencrypt-prod", servers)
+    assert mp.is_production_issuer("le-real", servers)
+    assert mp.is_production_issuer("letsencrypt-prod", {})
+    assert not mp.is_production_issuer("letsencrypt-staging", {})
+    assert not mp.is_production_issuer(None, {})
+
+
+def test_stack_name_sources() -> None:
+    assert mp.stack_from_urn("urn:pulumi:::multisite::t::n") is None
+    assert mp.stack_from_urn("urn:pulumi:live::multisite::t::n") == "live"
+    assert mp.resolve_stack_name("urn:pulumi:live::p::t::n", {"PULUMI_STACK": "dev"}) == "live"
+    assert mp.resolve_stack_name("x", {"PULUMI_STACK": ""}) is None
+
+
+def test_issuer_usage_reports_the_urn_of_the_offending_resource() -> None:
+    resources = stack_with_certificate("dev", "letsencrypt-prod")
+    [(msg, bad_urn)] = run_stack(mp.validate_production_issuer_usage, resources)
+    assert bad_urn == resources[-1].urn
+    assert msg == (
+        "Certificate 'blog-cert' in non-production stack 'dev' uses the production issuer"
+        " 'letsencrypt-prod' (Let's Encrypt production rate limits are tight). Set `issuer: staging`"
+        " under `multisite:acme` (and per site) to use letsencrypt-staging, or allow it explicitly"
+        " with the policy config allowProductionIssuer: true."
+    )
+
+
+def test_issuer_usage_on_an_empty_stack_and_string_booleans_in_config() -> None:
+    assert run_stack(mp.validate_production_issuer_usage, []) == []
+    resources = stack_with_certificate("dev", "letsencrypt-prod")
+    assert run_stack(mp.validate_production_issuer_usage, resources, {"allowProductionIssuer": "true"}) == []
+    assert (
+        len(run_stack(mp.validate_production_issuer_usage, resources, {"allowProductionIssuer": "no"})) == 1
+    )
+
+
+def test_production_stacks_list_replaces_the_default() -> None:
+    resources = stack_with_certificate("prod", "letsencrypt-prod")
+    [(msg, _)] = run_stack(mp.validate_production_issuer_usage, resources, {"productionStacks": ["live", 3]})
+    assert "non-production stack 'prod'" in msg
+    staging = stack_with_certificate("prod", "letsencrypt-staging")
+    [(msg, _)] = run_stack(mp.validate_production_issuer_usage, staging)
+    assert msg == (
+        "Certificate 'blog-cert' in production stack 'prod' uses issuer 'letsencrypt-staging', whose"
+        " certificates browsers do not trust. Set `issuer: prod` under `multisite:acme` in"
+        " Pulumi.prod.yaml (and drop any per-site `issuer: staging`) so it uses letsencrypt-prod."
+    )
+
+
+def test_unprotected_message_is_whole_and_names_each_resource() -> None:
+    ingress = stack_resource(mp.INGRESS, "www", ingress_props(), "prod", protect=False)
+    none: Any = None  # a resource without options counts as unprotected
+    no_opts = PolicyResource(mp.SERVICE, {}, urn("prod", mp.SERVICE, "s"), "s", none, None, None, [], {})
+    found = run_stack(
+        mp.validate_production_protected, [certificate("letsencrypt-prod", protect=True), ingress, no_opts]
+    )
+    assert found == [
+        (
+            "Ingress 'www' is not protected, but this stack serves production certificates: an accidental"
+            " `pulumi destroy` would delete it. Register it with ResourceOptions(protect=True) (the"
+            " program protects every resource of such a stack).",
+            ingress.urn,
+        ),
+        (
+            "Service 's' is not protected, but this stack serves production certificates: an accidental"
+            " `pulumi destroy` would delete it. Register it with ResourceOptions(protect=True) (the"
+            " program protects every resource of such a stack).",
+            no_opts.urn,
+        ),
+    ]
+
+
+def test_an_ingress_shim_on_the_production_issuer_makes_the_stack_production() -> None:
+    props = ingress_props()
+    props["metadata"]["annotations"][mp.CLUSTER_ISSUER_ANNOTATION] = "letsencrypt-prod"
+    ingress = stack_resource(mp.INGRESS, "www", props, "prod", protect=False)
+    [(_, bad_urn)] = run_stack(mp.validate_production_protected, [ingress])
+    assert bad_urn == ingress.urn

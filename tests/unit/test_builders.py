@@ -110,7 +110,10 @@ def test_cluster_issuers_use_acme_v2_http01_through_nginx() -> None:
     assert staging["spec"]["acme"]["solvers"] == [{"http01": {"ingress": {"ingressClassName": "nginx"}}}]
     assert "email" not in staging["spec"]["acme"]
     assert prod["spec"]["acme"]["email"] == "ops@example.com"
-    assert set(ACME_SERVERS) == {"staging", "prod"}
+    assert ACME_SERVERS == {
+        "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
+        "prod": "https://acme-v02.api.letsencrypt.org/directory",
+    }
 
 
 def test_certificate_covers_host_and_aliases() -> None:
@@ -172,7 +175,12 @@ def test_service_selects_the_deployment_pods() -> None:
     service = service_manifest(IMAGE_SITE, skip_await=False)
     deployment = deployment_manifest(IMAGE_SITE, skip_await=False)
     assert service["spec"]["type"] == "ClusterIP"
-    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+    # The labels the pods carry (Kubernetes recommended labels), written out, not read back
+    # from the same helper that builds both selectors.
+    pods = {"app.kubernetes.io/name": "www-example-com", "app.kubernetes.io/part-of": "multisite"}
+    assert service["spec"]["selector"] == pods
+    assert deployment["spec"]["selector"]["matchLabels"] == pods
+    assert pods.items() <= deployment["spec"]["template"]["metadata"]["labels"].items()
     assert service["spec"]["ports"] == [{"name": "http", "port": 8080, "targetPort": "http"}]
 
 

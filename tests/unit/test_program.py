@@ -85,7 +85,7 @@ def test_ingress_nginx_release_is_bound_to_the_static_ip(dev: ProgramRun) -> Non
 def test_cert_manager_release_installs_crds_and_waits_for_its_jobs(dev: ProgramRun) -> None:
     release = dev.named("cert-manager-release")
     assert release.inputs["chart"] == "cert-manager"
-    assert release.inputs["version"].startswith("v1.21.")
+    assert release.inputs["version"] == "v1.21.2"  # README "Pinned versions"
     assert release.inputs["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
     assert release.inputs["values"]["crds"] == {"enabled": True, "keep": True}
     assert release.inputs["waitForJobs"] is True

@@ -1,0 +1,318 @@
+"""Config validation at its edges: each limit probed on both sides, each message whole.
+
+Limits come from the systems that receive the value (README "Configuration"):
+TCP ports 1-65535; DNS names at most 253 characters, labels at most 63
+(RFC 1035); Kubernetes DNS-1123/1035 labels at most 63; GCP resource names at
+most 63 and GKE cluster names at most 40; project IDs 6-30 characters; Cloud
+DNS TTLs (we allow 30 s to a day); Let's Encrypt's 100 names per certificate;
+the OCI reference grammar (tags at most 128 characters, digests of at least 32
+hex digits, 255 characters in all); at most 20 controller replicas and 100 per site.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError, StackSettings, load_settings
+
+MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
+SITE = {"host": "www.example.com", "service": "web"}
+IMAGE_SITE = {"host": "www.example.com", "image": "nginx:1.29"}
+TAIL = (
+    ". Let's Encrypt validates HTTP-01 by fetching"
+    " http://<host>/.well-known/acme-challenge/... through it from the internet"
+)
+
+
+def settings(raw: dict[str, Any], **kw: Any) -> StackSettings:
+    return load_settings(raw, stack=kw.pop("stack", "dev"), gcp_region="europe-west1", **kw)
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        settings(raw)
+    return caught.value.problems
+
+
+def site(**fields: Any) -> dict[str, Any]:
+    return {**MINIMAL, "sites": [{**SITE, **fields}]}
+
+
+def image_site(**fields: Any) -> dict[str, Any]:
+    return {**MINIMAL, "sites": [{**IMAGE_SITE, **fields}]}
+
+
+# (config that sits exactly on a limit, the same config one step past it, a fragment of the problem)
+EDGES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
+    ("lowest port", site(port=1), site(port=0), "greater than or equal to 1"),
+    ("highest port", site(port=65535), site(port=65536), "less than or equal to 65535"),
+    (
+        "fewest controller replicas",
+        {**MINIMAL, "ingressNginx": {"replicas": 1}},
+        {**MINIMAL, "ingressNginx": {"replicas": 0}},
+        "greater than or equal to 1",
+    ),
+    (
+        "most controller replicas",
+        {**MINIMAL, "ingressNginx": {"replicas": 20}},
+        {**MINIMAL, "ingressNginx": {"replicas": 21}},
+        "less than or equal to 20",
+    ),
+    ("most site replicas", image_site(replicas=100), image_site(replicas=101), "less than or equal to 100"),
+    (
+        "shortest TTL",
+        {**MINIMAL, "dns": {"zone": "example-com", "ttl": 30}},
+        {**MINIMAL, "dns": {"zone": "example-com", "ttl": 29}},
+        "greater than or equal to 30",
+    ),
+    (
+        "longest TTL",
+        {**MINIMAL, "dns": {"zone": "example-com", "ttl": 86400}},
+        {**MINIMAL, "dns": {"zone": "example-com", "ttl": 86401}},
+        "less than or equal to 86400",
+    ),
+    (
+        "most aliases",
+        site(aliases=[f"a{i}.example.com" for i in range(99)]),
+        site(aliases=[f"a{i}.example.com" for i in range(100)]),
+        "expected at most 99 aliases (Let's Encrypt signs at most 100 names per certificate)",
+    ),
+    (
+        "longest host",
+        site(host=".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])),
+        site(host=".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 62])),
+        "expected at most 253 characters, got 254",
+    ),
+    ("longest label", site(host="a" * 63 + ".com"), site(host="a" * 64 + ".com"), "lower-case DNS name"),
+    ("longest Service name", site(service="s" * 63), site(service="s" * 64), "Kubernetes Service name"),
+    ("longest namespace", site(namespace="n" * 63), site(namespace="n" * 64), "Kubernetes namespace name"),
+    (
+        "longest GKE cluster name",
+        {**MINIMAL, "cluster": {"name": "c" * 40, "location": "europe-west1"}},
+        {**MINIMAL, "cluster": {"name": "c" * 41, "location": "europe-west1"}},
+        "at most 40 characters",
+    ),
+    (
+        "longest address name",
+        {**MINIMAL, "staticIp": {"name": "a" * 63}},
+        {**MINIMAL, "staticIp": {"name": "a" * 64}},
+        "GCP resource name",
+    ),
+    (
+        "longest zone name",
+        {**MINIMAL, "dns": {"zone": "z" * 63}},
+        {**MINIMAL, "dns": {"zone": "z" * 64}},
+        "Cloud DNS managed zone",
+    ),
+    (
+        "shortest project ID",
+        {**MINIMAL, "dns": {"zone": "z", "project": "abcdef"}},
+        {**MINIMAL, "dns": {"zone": "z", "project": "abcde"}},
+        "GCP project ID",
+    ),
+    (
+        "longest project ID",
+        {**MINIMAL, "dns": {"zone": "z", "project": "p" * 30}},
+        {**MINIMAL, "dns": {"zone": "z", "project": "p" * 31}},
+        "GCP project ID",
+    ),
+    (
+        "longest image tag",
+        image_site(image="nginx:" + "t" * 128),
+        image_site(image="nginx:" + "t" * 129),
+        "container image reference",
+    ),
+    (
+        "shortest digest",
+        image_site(image="nginx@sha256:" + "a" * 32),
+        image_site(image="nginx@sha256:" + "a" * 31),
+        "container image reference",
+    ),
+    (
+        "longest image reference",
+        image_site(image="r/" + "a" * 253),
+        image_site(image="r/" + "a" * 254),
+        "container image reference",
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "on_edge", "past_edge", "fragment"), EDGES, ids=[e[0] for e in EDGES])
+def test_limits_hold_on_both_sides_of_the_edge(
+    case: str, on_edge: dict[str, Any], past_edge: dict[str, Any], fragment: str
+) -> None:
+    settings(on_edge)
+    (problem,) = problems(past_edge)
+    assert fragment in problem
+
+
+@pytest.mark.parametrize("version", ["1.2.3", "v1.21.2", "0.0.1", "4.15.1-rc.1", "1.0.0+build.5"])
+def test_exact_chart_versions_are_accepted(version: str) -> None:
+    assert settings({**MINIMAL, "certManager": {"version": version}}).cert_manager.version == version
+
+
+@pytest.mark.parametrize("version", ["1.2", "01.2.3", "1.2.3.4", "v", ">=1.2.3"])
+def test_chart_versions_that_are_not_one_release_are_refused(version: str) -> None:
+    (problem,) = problems({**MINIMAL, "certManager": {"version": version}})
+    assert problem == (
+        f"multisite:certManager.version = {version!r}: expected an exact chart version such as"
+        " '1.2.3' (a pin, not a range)"
+    )
+
+
+@pytest.mark.parametrize(
+    "chart", ["charts/cert-manager", "http://mirror.example.com", "oci://quay.io/jetstack"]
+)
+def test_chart_sources_of_every_documented_kind_are_accepted(chart: str) -> None:
+    assert settings({**MINIMAL, "certManager": {"chart": chart}}).cert_manager.chart == chart
+
+
+@pytest.mark.parametrize("chart", ["https://", "oci:///"])
+def test_a_chart_url_without_a_host_is_refused(chart: str) -> None:
+    (problem,) = problems({**MINIMAL, "certManager": {"chart": chart}})
+    scheme = chart.split(":")[0]
+    assert problem == f"multisite:certManager.chart = {chart!r}: expected a {scheme}:// location with a host"
+
+
+RULES_BETWEEN_KEYS = [
+    (
+        {"context": "ci"},
+        "multisite:cluster = {'context': 'ci'}: expected 'context' only together with 'kubeconfig'",
+    ),
+    (
+        {"project": "my-project"},
+        "multisite:cluster = {'project': 'my-project'}: expected 'project' only together with a GKE"
+        " {name, location}",
+    ),
+    (
+        {"location": "europe-west1"},
+        "multisite:cluster = {'location': 'europe-west1'}: expected both 'name' and 'location' to look up"
+        " a GKE cluster",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cluster", "expected"), RULES_BETWEEN_KEYS)
+def test_cluster_keys_that_only_work_together(cluster: dict[str, Any], expected: str) -> None:
+    assert problems({**MINIMAL, "cluster": cluster}) == [expected]
+
+
+@pytest.mark.parametrize("key", ["name", "region"])
+def test_a_disabled_static_ip_takes_no_name_or_region(key: str) -> None:
+    value = {"name": "my-ip", "region": "europe-west1"}[key]
+    raw = {**MINIMAL, "staticIp": {"enabled": False, key: value}}
+    assert problems(raw) == [
+        f"multisite:staticIp = {{'enabled': False, '{key}': '{value}'}}: expected no address, name or"
+        " region when 'enabled' is false"
+    ]
+
+
+def test_a_disabled_static_ip_alone_is_fine() -> None:
+    s = settings({**MINIMAL, "staticIp": {"enabled": False}})
+    assert not s.reserves_ip and s.static_ip.address is None
+
+
+def test_inline_json_kubeconfig_and_a_home_relative_path(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inline = '{"apiVersion": "v1", "kind": "Config"}'
+    assert settings({**MINIMAL, "cluster": {"kubeconfig": inline}}).cluster.kubeconfig == inline  # type: ignore[union-attr]
+    (tmp_path / "kubeconfig").write_text("apiVersion: v1\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cluster = settings({**MINIMAL, "cluster": {"kubeconfig": "~/kubeconfig"}}).cluster
+    assert cluster is not None and cluster.kubeconfig == str(tmp_path / "kubeconfig")
+
+
+# --- messages, whole --------------------------------------------------------------
+
+
+def test_an_unknown_key_without_a_close_match_lists_the_camel_case_keys() -> None:
+    assert problems({**MINIMAL, "staticIp": {"zzzz": 1}}) == [
+        "multisite:staticIp.zzzz = 1: unknown key; expected only: address, enabled, name, networkTier, region"
+    ]
+
+
+def test_an_unknown_key_with_a_close_match_names_it() -> None:
+    assert problems({**MINIMAL, "staticIp": {"networktier": "PREMIUM"}}) == [
+        "multisite:staticIp.networktier = 'PREMIUM': unknown key (did you mean 'networkTier'?);"
+        " expected only: address, enabled, name, networkTier, region"
+    ]
+
+
+def test_an_unknown_top_level_key_without_a_close_match() -> None:
+    assert problems({**MINIMAL, "qqqqq": 1}) == [
+        "multisite:qqqqq: unknown key; expected only: multisite:cluster, multisite:staticIp,"
+        " multisite:acme, multisite:ingressNginx, multisite:certManager, multisite:dns, multisite:sites"
+    ]
+
+
+def test_a_dotted_key_that_is_no_section_is_just_unknown() -> None:
+    (problem,) = problems({**MINIMAL, "foo.bar": "x"})
+    assert problem.startswith("multisite:foo.bar: unknown key; expected only: multisite:cluster,")
+
+
+def test_a_nested_key_without_path_and_a_non_string_value() -> None:
+    assert problems({**MINIMAL, "dns.ttl": 60}) == [
+        "multisite:dns.ttl = 60: a nested key set without --path (this made a top-level key named"
+        " 'dns.ttl'); fix it with: pulumi config rm 'multisite:dns.ttl' &&"
+        " pulumi config set --path 'multisite:dns.ttl' VALUE"
+    ]
+
+
+def test_a_nested_key_value_is_quoted_for_the_shell() -> None:
+    (problem,) = problems({**MINIMAL, "acme.email": "a b@example.com"})
+    assert problem.endswith("pulumi config set --path 'multisite:acme.email' 'a b@example.com'")
+
+
+@pytest.mark.parametrize("value", ["x", ["x"], 5])
+def test_a_site_that_is_not_a_mapping(value: Any) -> None:
+    assert problems({**MINIMAL, "sites": [value]}) == [
+        f"multisite:sites[0] = {value!r}: expected an object (a YAML mapping)"
+    ]
+
+
+def test_a_bad_e_mail_says_why_in_the_validator_s_words() -> None:
+    assert problems({"acme": {"issuer": "prod", "email": "ops@"}}) == [
+        "multisite:acme.email = 'ops@': expected an e-mail address such as 'ops@example.com'"
+        " (There must be something after the @-sign.)"
+    ]
+
+
+def test_an_alias_of_the_wrong_type_is_reported_at_its_index() -> None:
+    assert problems(site(aliases=["ok.example.com", 5])) == [
+        "multisite:sites[0].aliases[1] = 5: expected a valid string"
+    ]
+
+
+def test_addresses_that_are_not_ipv4_or_not_routable_say_so_whole() -> None:
+    assert problems({**MINIMAL, "staticIp": {"address": "34.120.10"}}) == [
+        "multisite:staticIp.address = '34.120.10': expected an IPv4 address such as '34.120.10.20'"
+    ]
+    # 192.0.0.0/24, IETF protocol assignments: special-purpose, and in none of the named ranges.
+    assert problems({**MINIMAL, "staticIp": {"address": "192.0.0.1"}}) == [
+        "multisite:staticIp.address = '192.0.0.1': expected a public IPv4 address; this is not"
+        " globally routable (IANA special-purpose range)" + TAIL
+    ]
+    assert problems({**MINIMAL, "staticIp": {"address": "10.1.2.3"}}) == [
+        "multisite:staticIp.address = '10.1.2.3': expected a public IPv4 address; this is a private"
+        " address (RFC 1918)" + TAIL
+    ]
+
+
+def test_long_values_are_cut_to_80_characters_in_messages() -> None:
+    fits = "N" * 78  # its repr, quotes included, is 80 characters
+    (problem,) = problems(site(namespace=fits))
+    assert problem.startswith(f"multisite:sites[0].namespace = '{fits}': expected")
+    too_long = "N" * 79
+    (problem,) = problems(site(namespace=too_long))
+    assert problem.startswith("multisite:sites[0].namespace = '" + "N" * 76 + "...: expected")
+
+
+def test_the_header_counts_problems_in_the_plural() -> None:
+    with pytest.raises(ConfigError) as caught:
+        settings({"acme": {"issuer": "nope"}, "dns": None})
+    assert str(caught.value).splitlines()[0] == (
+        "invalid stack configuration (2 problems); nothing was created or changed:"
+    )

@@ -1,0 +1,168 @@
+"""Every optional config key followed into the resource that must carry it.
+
+A key that is validated and documented (README "Configuration") but never
+reaches its resource is a silent bug; each test sets one key to a value that
+differs from its default and finds it in the registered inputs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.support import STATIC_IP, ProgramRun, run_program
+
+ADDRESS = "gcp:compute/address:Address"
+RECORD = "gcp:dns/recordSet:RecordSet"
+ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+PROVIDER = "pulumi:providers:kubernetes"
+INLINE = "apiVersion: v1\nkind: Config\n"
+BASE: dict[str, Any] = {
+    "gcp:project": "base-project",
+    "gcp:region": "europe-west1",
+    "multisite:acme": {"issuer": "staging"},
+    "multisite:sites": [{"host": "www.example.com", "service": "web"}],
+}
+
+
+def run(**sections: Any) -> ProgramRun:
+    return run_program({**BASE, **{f"multisite:{k}": v for k, v in sections.items()}})
+
+
+def test_gke_cluster_name_location_and_project_reach_the_lookup_and_kubeconfig() -> None:
+    r = run(cluster={"name": "web-cluster", "location": "europe-west4-a", "project": "cluster-project"})
+    assert r.calls == ["gcp:container/getCluster:getCluster"]
+    (args,) = r.call_args
+    assert (args["name"], args["location"], args["project"]) == (
+        "web-cluster",
+        "europe-west4-a",
+        "cluster-project",
+    )
+    (provider,) = r.of_type(PROVIDER)
+    kubeconfig = json.loads(provider.inputs["kubeconfig"])
+    assert kubeconfig["current-context"] == "gke_web-cluster"
+
+
+def test_gke_cluster_project_defaults_to_gcp_project() -> None:
+    (args,) = run(cluster={"name": "web-cluster", "location": "europe-west1"}).call_args
+    assert args["project"] == "base-project"
+
+
+def test_kubeconfig_and_context_reach_the_provider() -> None:
+    (provider,) = run(cluster={"kubeconfig": INLINE, "context": "ci"}).of_type(PROVIDER)
+    assert provider.inputs["kubeconfig"] == INLINE
+    assert provider.inputs["context"] == "ci"
+    (without,) = run(cluster={"kubeconfig": INLINE}).of_type(PROVIDER)
+    assert "context" not in without.inputs
+
+
+def test_static_ip_name_region_and_tier_reach_the_address() -> None:
+    r = run(staticIp={"name": "web-ingress", "region": "us-central1", "networkTier": "STANDARD"})
+    (address,) = r.of_type(ADDRESS)
+    assert address.inputs == {
+        "name": "web-ingress",
+        "region": "us-central1",
+        "project": "base-project",
+        "addressType": "EXTERNAL",
+        "networkTier": "STANDARD",
+        "description": "multisite: ingress-nginx load balancer for every site",
+    }
+    assert address.protect and address.retain_on_delete
+
+
+def test_a_reserved_address_of_your_own_binds_the_controller_and_is_exported() -> None:
+    r = run(staticIp={"address": "34.120.10.20"}, dns={"zone": "example-com"})
+    assert not r.of_type(ADDRESS)
+    service = r.named("ingress-nginx-release").inputs["values"]["controller"]["service"]
+    assert service["loadBalancerIP"] == "34.120.10.20"
+    assert r.outputs["ingressIp"] == "34.120.10.20"
+    (record,) = r.of_type(RECORD)
+    assert record.inputs["rrdatas"] == ["34.120.10.20"]
+
+
+def test_dns_project_and_ttl_reach_every_record() -> None:
+    r = run(dns={"zone": "example-com", "project": "dns-project", "ttl": 60})
+    (record,) = r.of_type(RECORD)
+    assert record.inputs == {
+        "name": "www.example.com.",
+        "type": "A",
+        "ttl": 60,
+        "managedZone": "example-com",
+        "project": "dns-project",
+        "rrdatas": [STATIC_IP],
+    }
+
+
+def test_dns_defaults_to_the_gcp_project_and_a_five_minute_ttl() -> None:
+    (record,) = run(dns={"zone": "example-com"}).of_type(RECORD)
+    assert record.inputs["project"] == "base-project" and record.inputs["ttl"] == 300
+
+
+def test_chart_versions_sources_and_values_reach_the_releases() -> None:
+    r = run(
+        ingressNginx={
+            "version": "4.14.0",
+            "chart": "https://mirror.example.com/ingress-nginx",
+            "values": {"controller": {"metrics": {"enabled": True}}},
+        },
+        certManager={"version": "v1.20.0", "chart": "oci://quay.io/jetstack/charts/cert-manager"},
+    )
+    nginx = r.named("ingress-nginx-release").inputs
+    assert nginx["version"] == "4.14.0"
+    assert (nginx["chart"], nginx["repositoryOpts"]) == (
+        "ingress-nginx",
+        {"repo": "https://mirror.example.com/ingress-nginx"},
+    )
+    assert nginx["values"]["controller"]["metrics"] == {"enabled": True}
+    cert_manager = r.named("cert-manager-release").inputs
+    assert cert_manager["version"] == "v1.20.0"
+    assert cert_manager["chart"] == "oci://quay.io/jetstack/charts/cert-manager"
+    assert "repositoryOpts" not in cert_manager
+
+
+def test_default_chart_pins_are_the_documented_ones() -> None:
+    r = run()
+    assert r.named("ingress-nginx-release").inputs["version"] == "4.15.1"  # README "Pinned versions"
+    assert r.named("cert-manager-release").inputs["version"] == "v1.21.2"
+    assert r.named("ingress-nginx-release").inputs["values"]["controller"]["replicaCount"] == 2
+
+
+def test_acme_email_reaches_both_issuers_and_no_wait_by_default() -> None:
+    r = run(acme={"issuer": "staging", "email": "ops@example.com"})
+    assert sorted(i.prop("spec", "acme", "email") for i in r.of_type(ISSUER)) == ["ops@example.com"] * 2
+    (certificate,) = r.of_type(CERTIFICATE)
+    assert "annotations" not in certificate.inputs["metadata"]
+    assert r.outputs["issuer"] == "letsencrypt-staging"
+
+
+def test_site_namespace_port_and_issuer_reach_its_objects() -> None:
+    r = run(
+        sites=[
+            {
+                "host": "www.example.com",
+                "service": "web",
+                "namespace": "shop",
+                "port": 8443,
+                "issuer": "prod",
+            },
+        ]
+    )
+    (certificate,) = r.of_type(CERTIFICATE)
+    assert certificate.prop("metadata", "namespace") == "shop"
+    assert certificate.prop("spec", "issuerRef", "name") == "letsencrypt-prod"
+    ingress = r.named("www.example.com-ingress")
+    assert ingress.prop("metadata", "namespace") == "shop"
+    assert ingress.prop("spec", "rules", 0, "http", "paths", 0, "backend") == {
+        "service": {"name": "web", "port": {"number": 8443}}
+    }
+    assert r.outputs["issuer"] == "letsencrypt-staging"  # the stack's issuer, not the site's
+    assert all(res.protect for res in r.resources)  # one prod site makes a production stack
+
+
+def test_image_site_replicas_and_namespace_reach_the_workload() -> None:
+    r = run(sites=[{"host": "www.example.com", "image": "nginx:1.29", "replicas": 3, "namespace": "web"}])
+    deployment = r.named("www.example.com-deployment")
+    assert deployment.prop("spec", "replicas") == 3
+    assert deployment.prop("metadata", "namespace") == "web"
+    assert r.named("www.example.com-service").prop("metadata", "namespace") == "web"
