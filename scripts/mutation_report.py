@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENTS = ROOT / "tests" / "mutation-equivalents.txt"
 # Statuses that mean a test failed because of the mutant.
 DETECTED = frozenset({"killed", "timeout", "caught by type check"})
+UNCHECKED = "not checked"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class Report:
     """(mutant, reason) as listed."""
     problems: tuple[str, ...]
     """Stale entries of the equivalents file."""
+    unchecked: int = 0
+    """Mutants the last run did not test (a run of some mutants only); not in the score."""
 
     @property
     def score(self) -> float:
@@ -74,16 +77,19 @@ def summarize(statuses: Mapping[str, str], equivalents: Mapping[str, str]) -> Re
         status = statuses.get(mutant)
         if status is None:
             problems.append(f"{mutant}: listed as equivalent but there is no such mutant (remove the line)")
-        elif status != "survived":
+        elif status not in ("survived", UNCHECKED):
             problems.append(f"{mutant}: listed as equivalent but it is {status} (remove the line)")
     # Only a surviving mutant can be equivalent; a stale entry excludes nothing.
-    counted = {m: s for m, s in statuses.items() if not (m in equivalents and s == "survived")}
+    counted = {
+        m: s for m, s in statuses.items() if s != UNCHECKED and not (m in equivalents and s == "survived")
+    }
     return Report(
         total=len(counted),
         killed=sum(1 for s in counted.values() if s in DETECTED),
         survivors=tuple(sorted((m, s) for m, s in counted.items() if s not in DETECTED)),
         equivalents=tuple(sorted(equivalents.items())),
         problems=tuple(problems),
+        unchecked=sum(1 for s in statuses.values() if s == UNCHECKED),
     )
 
 
@@ -128,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     equivalents, problems = parse_equivalents(EQUIVALENTS.read_text())
     report = summarize(load_statuses(), equivalents)
     problems += report.problems
+    if report.unchecked and not args.no_run:
+        problems.append(f"{report.unchecked} mutants were not tested")
 
     print("\n\n=== surviving mutants ===")
     for mutant, status in report.survivors:
@@ -139,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"PROBLEM: {problem}")
     print(
         f"\nmutation score: {report.killed}/{report.total} killed = {report.score:.1f}%"
-        f" ({len(report.survivors)} survived, {len(report.equivalents)} equivalent excluded)"
+        f" ({len(report.survivors)} survived, {len(report.equivalents)} equivalent excluded"
+        + (f", {report.unchecked} not tested in the last run" if report.unchecked else "")
+        + ")"
     )
     if not args.no_run:
         print(f"wall time of the mutation run: {elapsed / 60:.1f} min ({elapsed:.0f} s)")

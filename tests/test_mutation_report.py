@@ -35,3 +35,9 @@ def test_stale_equivalents_fail_loudly() -> None:
         "m.gone: listed as equivalent but there is no such mutant (remove the line)",
     )
     assert report.total == 1 and report.killed == 1  # a killed entry still counts as killed
+
+
+def test_mutants_a_partial_run_did_not_test_are_left_out_and_counted() -> None:
+    report = summarize({"m.k1": "killed", "m.u1": "not checked", "m.u2": "not checked"}, {"m.u2": "x"})
+    assert (report.killed, report.total, report.unchecked) == (1, 1, 2)
+    assert report.survivors == () and report.problems == ()

@@ -884,3 +884,21 @@ def test_an_ingress_shim_on_the_production_issuer_makes_the_stack_production() -
     ingress = stack_resource(mp.INGRESS, "www", props, "prod", protect=False)
     [(_, bad_urn)] = run_stack(mp.validate_production_protected, [ingress])
     assert bad_urn == ingress.urn
+
+
+def test_loadbalancer_service_message_is_whole() -> None:
+    props = {"spec": {"type": "LoadBalancer"}}
+    assert run_resource(mp.validate_service, resource_args(mp.SERVICE, "blog", props)) == [
+        "Service 'blog' is of type LoadBalancer, which reserves another IP and load balancer. Use type"
+        " ClusterIP and route to it with an Ingress (ingressClassName: nginx) on the shared static IP."
+    ]
+
+
+def test_internal_and_unprotected_address_messages_are_whole() -> None:
+    props = address_props()
+    props["addressType"] = "INTERNAL"
+    assert run_resource(mp.validate_static_ip, resource_args(mp.ADDRESS, "ip", props, protect=False)) == [
+        "Address 'ip' has addressType 'INTERNAL'. Use address_type=\"EXTERNAL\" for the public ingress IP.",
+        "Address 'ip' is not protected; deleting it breaks every domain whose DNS points at it. Register"
+        " it with ResourceOptions(protect=True).",
+    ]
