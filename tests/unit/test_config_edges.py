@@ -316,3 +316,11 @@ def test_the_header_counts_problems_in_the_plural() -> None:
     assert str(caught.value).splitlines()[0] == (
         "invalid stack configuration (2 problems); nothing was created or changed:"
     )
+
+
+def test_an_e_mail_reason_that_itself_holds_a_colon_is_kept_whole() -> None:
+    # email-validator's own words; pydantic puts "value is not a valid email address: " before them.
+    assert problems({"acme": {"issuer": "prod", "email": "ops@exa_mple.com"}}) == [
+        "multisite:acme.email = 'ops@exa_mple.com': expected an e-mail address such as 'ops@example.com'"
+        " (The part after the @-sign contains invalid characters: '_'.)"
+    ]
