@@ -18,6 +18,9 @@ import shlex
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: Real upstream charts and sources for offline tests, beside the repository
+#: as CI and the developers' machines lay it out (see its README).
+UPSTREAM = REPO_ROOT.parent / "shared" / "upstream"
 
 #: Keys that must name existing files for the engine to be usable.
 BINARY_KEYS = (
@@ -25,6 +28,7 @@ BINARY_KEYS = (
     "MULTISITE_KUBERNETES_PROVIDER",
     "MULTISITE_KUBE_APISERVER",
     "MULTISITE_ETCD",
+    "MULTISITE_HELM",
 )
 
 

@@ -47,9 +47,14 @@ def ok(run: Run) -> Run:
 
 @pytest.fixture(scope="module")
 def project(
-    sandbox: Sandbox, engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+    sandbox: Sandbox,
+    engine: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
 ) -> Iterator[CliProject]:
-    cli = CliProject.create(tmp_path_factory.mktemp("cli") / "project", kubeconfig=sandbox.kubeconfig, env=engine)
+    cli = CliProject.create(
+        tmp_path_factory.mktemp("cli") / "project", kubeconfig=sandbox.kubeconfig, env=engine
+    )
     ok(cli.pulumi("stack", "init", "local", stack=False))
     try:
         yield cli
@@ -125,7 +130,9 @@ def test_diff_of_a_new_alias_shows_only_that_sites_certificate_and_ingress(
 
     diff = ok(project.pulumi("preview", "--diff"))
     show(request, f"\n--- pulumi preview --diff after adding alias {ALIAS} to {SITE} ---\n{diff.stdout}")
-    assert diff.stdout.count(ALIAS) >= 2, diff.describe()  # the Certificate's dnsNames, the Ingress's rules/tls
+    assert diff.stdout.count(ALIAS) >= 2, (
+        diff.describe()
+    )  # the Certificate's dnsNames, the Ingress's rules/tls
 
     preview = ok(project.pulumi("preview", "--json"))
     changed = changed_steps(preview.stdout)

@@ -1,0 +1,183 @@
+"""The real upstream charts, rendered with exactly the values the program passes.
+
+The charts come from ../shared/upstream/charts (never copied into the
+repository) and Helm from scripts/engine. Every rendered object must validate
+against the Kubernetes schema, and every value the program sets must change
+what the chart renders: a key the chart ignores would be a setting that
+silently does nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from components.cert_manager import cert_manager_values
+from components.config import CERT_MANAGER_CHART_VERSION, INGRESS_NGINX_CHART_VERSION
+from components.ingress_nginx import ingress_nginx_values
+from tools.helm import RenderError, render, render_text, upstream_chart
+
+pytestmark = pytest.mark.engine
+
+KUBERNETES_VERSION = "1.35.0"
+ADDRESS = "34.120.10.20"
+# ../shared/upstream has cert-manager v1.21.1; the stack pins v1.21.2 (a patch
+# release of the same chart). See ../shared/upstream/README.md.
+CERT_MANAGER_UPSTREAM = "v1.21.1"
+CHARTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
+    # name: (archive version, release, namespace, values the program passes)
+    "ingress-nginx": (
+        INGRESS_NGINX_CHART_VERSION,
+        "ingress-nginx",
+        "ingress-nginx",
+        ingress_nginx_values(replicas=2, load_balancer_ip=ADDRESS),
+    ),
+    "cert-manager": (CERT_MANAGER_UPSTREAM, "cert-manager", "cert-manager", cert_manager_values()),
+}
+
+
+def rendered(helm: str, chart: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    version, release, namespace, program_values = CHARTS[chart]
+    return render(
+        helm,
+        upstream_chart(chart, version),
+        program_values if values is None else values,
+        release=release,
+        namespace=namespace,
+    )
+
+
+def rendered_text(helm: str, chart: str, values: dict[str, Any]) -> str:
+    version, release, namespace, _ = CHARTS[chart]
+    return render_text(helm, upstream_chart(chart, version), values, release=release, namespace=namespace)
+
+
+@pytest.fixture(scope="module")
+def helm(engine: dict[str, str]) -> str:
+    return engine["MULTISITE_HELM"]
+
+
+def leaves(values: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    for key, value in values.items():
+        if isinstance(value, dict) and value:
+            yield from leaves(value, (*path, key))
+        else:
+            yield (*path, key)
+
+
+def changed(value: Any) -> Any:
+    """Another value of the same type, so a chart that reads the key renders differently."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, str):
+        return value + "1" if not value.endswith(("Mi", "m")) else "7" + value
+    if isinstance(value, list):
+        return [*value, copy.deepcopy(value[-1])] if value else ["x"]
+    return {"changed": True}
+
+
+def with_leaf(values: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    out = copy.deepcopy(values)
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return out
+
+
+def objects_by_kind(objects: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in objects if o.get("kind") == kind]
+
+
+@pytest.mark.parametrize("chart", sorted(CHARTS))
+def test_every_rendered_object_validates(helm: str, chart: str) -> None:
+    objects = rendered(helm, chart)
+    crd_kinds = {c["spec"]["names"]["kind"] for c in objects_by_kind(objects, "CustomResourceDefinition")}
+    for obj in objects:
+        try:
+            kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.SchemaNotFoundError:
+            assert obj["kind"] in crd_kinds, f"{obj['kind']} is neither Kubernetes' nor the chart's own"
+
+
+@pytest.mark.parametrize("chart", sorted(CHARTS))
+def test_every_value_the_program_sets_is_read_by_the_chart(helm: str, chart: str) -> None:
+    # Text, not parsed objects: a value the chart reads but another value
+    # overrides (a duplicate ConfigMap key) still changes what it prints.
+    values = CHARTS[chart][3]
+    baseline = rendered_text(helm, chart, values)
+    ignored = []
+    for path in leaves(values):
+        node: Any = values
+        for key in path:
+            node = node[key]
+        try:
+            again = rendered_text(helm, chart, with_leaf(values, path, changed(node)))
+        except RenderError:
+            continue  # the chart read the value (and refused the changed one)
+        if again == baseline:
+            ignored.append(".".join(path))
+    assert ignored == [], f"{chart} ignores these values the program sets: {ignored}"
+
+
+def test_the_check_above_finds_an_ignored_key(helm: str) -> None:
+    values = CHARTS["ingress-nginx"][3]
+    typo = {**values, "controller": {**values["controller"], "replicaCout": 3}}
+    assert rendered_text(helm, "ingress-nginx", typo) == rendered_text(helm, "ingress-nginx", values)
+
+
+def test_ingress_nginx_service_is_bound_to_the_address(helm: str) -> None:
+    objects = rendered(helm, "ingress-nginx")
+    (service,) = [s for s in objects_by_kind(objects, "Service") if s["spec"].get("type") == "LoadBalancer"]
+    assert service["metadata"]["name"] == "ingress-nginx-controller"
+    assert service["spec"]["loadBalancerIP"] == ADDRESS
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+    (ingress_class,) = objects_by_kind(objects, "IngressClass")
+    assert ingress_class["metadata"]["name"] == "nginx"
+    assert ingress_class["spec"]["controller"] == "k8s.io/ingress-nginx"
+    assert "ingressclass.kubernetes.io/is-default-class" not in ingress_class["metadata"].get(
+        "annotations", {}
+    )
+    (pdb,) = objects_by_kind(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+
+
+def test_ingress_nginx_controller_is_hardened(helm: str) -> None:
+    objects = rendered(helm, "ingress-nginx")
+    config = next(
+        c
+        for c in objects_by_kind(objects, "ConfigMap")
+        if c["metadata"]["name"] == "ingress-nginx-controller"
+    )
+    assert config["data"]["allow-snippet-annotations"] == "false"
+    assert config["data"]["annotations-risk-level"] == "Medium"
+    assert config["data"]["strict-validate-path-type"] == "true"
+    assert config["data"]["server-tokens"] == "false"
+    webhooks = objects_by_kind(objects, "ValidatingWebhookConfiguration")
+    assert [w["metadata"]["name"] for w in webhooks] == ["ingress-nginx-admission"]
+
+
+def test_cert_manager_keeps_its_crds_and_turns_the_exact_path_gate_off(helm: str) -> None:
+    objects = rendered(helm, "cert-manager")
+    crds = {c["metadata"]["name"]: c for c in objects_by_kind(objects, "CustomResourceDefinition")}
+    for name in ("certificates.cert-manager.io", "clusterissuers.cert-manager.io"):
+        assert crds[name]["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    controller = next(
+        d for d in objects_by_kind(objects, "Deployment") if d["metadata"]["name"] == "cert-manager"
+    )
+    args = controller["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--feature-gates=ACMEHTTP01IngressPathTypeExact=false" in args
+    jobs = objects_by_kind(objects, "Job")
+    assert [j["metadata"]["name"] for j in jobs] == ["cert-manager-startupapicheck"]
+    assert "post-install" in jobs[0]["metadata"]["annotations"]["helm.sh/hook"]
+
+
+def test_the_rendered_cert_manager_chart_is_the_pinned_release_line() -> None:
+    # Patch releases of one line share the chart's values; a new minor would not.
+    assert CERT_MANAGER_CHART_VERSION.rsplit(".", 1)[0] == CERT_MANAGER_UPSTREAM.rsplit(".", 1)[0]

@@ -1,0 +1,81 @@
+"""Render a real upstream chart with Helm (built by scripts/engine), as a cluster would install it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tools.engine_env import UPSTREAM
+
+#: The Kubernetes version charts are rendered for (their kubeVersion checks,
+#: `Capabilities`): the sandbox's kube-apiserver minor.
+KUBE_VERSION = "1.35.0"
+
+
+class RenderError(RuntimeError):
+    """`helm template` refused the chart or the values (its stderr is the message)."""
+
+
+def upstream_chart(name: str, version: str) -> Path:
+    """The chart archive `<name>-<version>.tgz` from ../shared/upstream/charts."""
+    path = UPSTREAM / "charts" / f"{name}-{version}.tgz"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: the upstream charts live in ../shared/upstream (its README)"
+        )
+    return path
+
+
+def render(
+    helm: str,
+    chart: Path,
+    values: Mapping[str, Any],
+    *,
+    release: str,
+    namespace: str,
+    include_crds: bool = True,
+) -> list[dict[str, Any]]:
+    """Every object `helm install` would create (hooks included), in chart order."""
+    text = render_text(
+        helm, chart, values, release=release, namespace=namespace, include_crds=include_crds
+    )
+    return [doc for doc in yaml.safe_load_all(text) if doc]
+
+
+def render_text(
+    helm: str,
+    chart: Path,
+    values: Mapping[str, Any],
+    *,
+    release: str,
+    namespace: str,
+    include_crds: bool = True,
+) -> str:
+    """The manifests as `helm template` prints them."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json") as values_file:
+        json.dump(values, values_file)
+        values_file.flush()
+        args = [
+            helm,
+            "template",
+            release,
+            str(chart),
+            "--namespace",
+            namespace,
+            "--kube-version",
+            KUBE_VERSION,
+            "--values",
+            values_file.name,
+        ]
+        if include_crds:
+            args.append("--include-crds")
+        done = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RenderError(done.stderr.strip())
+    return done.stdout
