@@ -42,9 +42,7 @@ def render(
     include_crds: bool = True,
 ) -> list[dict[str, Any]]:
     """Every object `helm install` would create (hooks included), in chart order."""
-    text = render_text(
-        helm, chart, values, release=release, namespace=namespace, include_crds=include_crds
-    )
+    text = render_text(helm, chart, values, release=release, namespace=namespace, include_crds=include_crds)
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
