@@ -6,7 +6,7 @@ import asyncio
 import json
 import runpy
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +104,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: Recorder) -> None:
         super().__init__(mocks)
         self.registrations: list[Registered] = []
+        self.component_outputs: dict[str, dict[str, Any]] = {}
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        """A component's `register_outputs`, kept by URN (secrets unwrapped)."""
+        outputs, _ = unwrap_secrets(rpc.deserialize_properties(request.outputs))
+        self.component_outputs[request.urn] = outputs
+        return super().RegisterResourceOutputs(request)  # type: ignore[no-untyped-call]
 
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -142,6 +149,8 @@ class ProgramRun:
     """Names of the stack exports that are secret."""
     call_args: tuple[dict[str, Any], ...] = ()
     """The arguments of each call in `calls`."""
+    component_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """What each component registered as its outputs, by URN."""
 
     def of_type(self, type_: str) -> list[Registered]:
         return [r for r in self.resources if r.type == type_]
@@ -228,6 +237,7 @@ def record(
         error,
         frozenset(secret_outputs),
         call_args=tuple(mocks.call_args),
+        component_outputs=dict(monitor.component_outputs),
     )
 
 

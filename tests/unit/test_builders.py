@@ -193,3 +193,35 @@ def test_gke_kubeconfig_uses_the_auth_plugin_and_holds_no_secret() -> None:
     assert config["users"][0]["user"]["exec"]["command"] == "gke-gcloud-auth-plugin"
     assert config["current-context"] == "gke_c"
     assert "token" not in json.dumps(config)
+
+
+def test_gke_kubeconfig_is_the_one_gcloud_writes() -> None:
+    # As `gcloud container clusters get-credentials` writes it (GKE docs, "Install
+    # kubectl and configure cluster access"): the exec credential plugin, API v1beta1.
+    config = json.loads(gke_kubeconfig(name="gke_web", endpoint="198.51.100.1", ca_certificate="Q0E="))
+    assert config == {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "gke_web",
+                "cluster": {"server": "https://198.51.100.1", "certificate-authority-data": "Q0E="},
+            }
+        ],
+        "users": [
+            {
+                "name": "gke_web",
+                "user": {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": "gke-gcloud-auth-plugin",
+                        "installHint": "Install gke-gcloud-auth-plugin: gcloud components install"
+                        " gke-gcloud-auth-plugin",
+                        "provideClusterInfo": True,
+                    }
+                },
+            }
+        ],
+        "contexts": [{"name": "gke_web", "context": {"cluster": "gke_web", "user": "gke_web"}}],
+        "current-context": "gke_web",
+    }

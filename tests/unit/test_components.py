@@ -168,3 +168,39 @@ def test_site_with_image_and_dns() -> None:
         "project": "p",
         "rrdatas": ["203.0.113.5"],
     }
+
+
+def outputs_of(run: ProgramRun, component: str) -> dict[str, Any]:
+    (urn,) = [r.urn for r in run.resources if r.name == component and not r.custom]
+    return run.component_outputs[urn]
+
+
+def test_components_register_what_they_expose() -> None:
+    def build() -> None:
+        gate = k8s.core.v1.ConfigMap("gate")
+        issuers = ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, ingress_class="nginx"))
+        assert issuers.names == {"staging": "letsencrypt-staging", "prod": "letsencrypt-prod"}
+        StaticIp("ip", StaticIpArgs(name="my-ip", region="europe-west1"))
+        site = Site(
+            "www.example.com",
+            SiteArgs(
+                site=SiteConfig(host="www.example.com", service="web"),
+                issuer="letsencrypt-staging",
+                ingress_class="nginx",
+                issuers=issuers,
+                ingress_controller=gate,
+            ),
+        )
+        assert site.secret_name == "www-example-com-tls"
+
+    run = checked(record(build))
+    assert outputs_of(run, "issuers") == {
+        "names": {"staging": "letsencrypt-staging", "prod": "letsencrypt-prod"}
+    }
+    assert outputs_of(run, "ip") == {"address": STATIC_IP, "name": "my-ip"}
+    assert outputs_of(run, "www.example.com") == {
+        "url": "https://www.example.com/",
+        "secretName": "www-example-com-tls",
+    }
+    (address,) = run.of_type("gcp:compute/address:Address")
+    assert address.inputs["networkTier"] == "PREMIUM"  # GKE's default tier (README)
