@@ -16,6 +16,7 @@ nested values arrive as read-only ``Mapping``/``Sequence`` proxies, never
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -116,8 +117,12 @@ def resolve_stack_name(urn: str, environ: Mapping[str, str] | None = None) -> st
 
 def chart_basename(chart: str) -> str:
     """``ingress-nginx`` for ``ingress-nginx``, ``repo/ingress-nginx``,
-    ``./charts/ingress-nginx``, ``oci://host/charts/ingress-nginx``."""
-    return chart.rstrip("/").rsplit("/", 1)[-1]
+    ``./charts/ingress-nginx``, ``oci://host/charts/ingress-nginx`` and the
+    archive ``/charts/ingress-nginx-4.15.1.tgz``."""
+    base = chart.rstrip("/").rsplit("/", 1)[-1]
+    if base.endswith(".tgz"):
+        base = re.sub(r"-v?[0-9]+\.[0-9]+\.[0-9]+[^/]*$", "", base.removesuffix(".tgz"))
+    return base
 
 
 def is_local_chart(chart: str) -> bool:
@@ -201,7 +206,7 @@ def _is_exact_version(version: str) -> bool:
 
 
 def check_helm_release(name: str, props: Mapping[str, Any]) -> list[str]:
-    """Pinned chart version; ingress-nginx snippets off; cert-manager CRDs kept."""
+    """Pinned chart version; ingress-nginx snippets off; Traefik hardened; cert-manager CRDs kept."""
     msgs: list[str] = []
     chart = _get(props, "chart") or ""
     version = _get(props, "version")
@@ -237,11 +242,39 @@ def check_helm_release(name: str, props: Mapping[str, Any]) -> list[str]:
                 f'["allow-snippet-annotations"] to {cfg!r}. Set it to "false" '
                 "(snippets let any Ingress author inject NGINX config)."
             )
+    if base == "traefik":
+        msgs.extend(_check_traefik(name, values))
     if base == "cert-manager" and not _is_true(_get(values, "crds", "keep")):
         msgs.append(
             f"Helm release '{name}' (cert-manager) does not keep its CRDs on "
             "uninstall; deleting them deletes every Certificate. Set "
             "values.crds.keep: true (with values.crds.enabled: true)."
+        )
+    return msgs
+
+
+def _check_traefik(name: str, values: Any) -> list[str]:
+    """Traefik exposes no dashboard or insecure API, allows no snippets and runs a pinned image."""
+    msgs: list[str] = []
+    if not _is_false(_get(values, "api", "dashboard")):
+        msgs.append(
+            f"Helm release '{name}' (traefik) must turn the dashboard off explicitly (the chart "
+            "enables it): set values.api.dashboard: false."
+        )
+    if _is_true(_get(values, "api", "insecure")):
+        msgs.append(
+            f"Helm release '{name}' (traefik) serves its API over plain HTTP (values.api.insecure); "
+            "remove it."
+        )
+    if _is_true(_get(values, "providers", "kubernetesIngressNGINX", "allowSnippetAnnotations")):
+        msgs.append(
+            f"Helm release '{name}' (traefik) allows NGINX snippet annotations; remove "
+            "values.providers.kubernetesIngressNGINX.allowSnippetAnnotations."
+        )
+    if not (_get(values, "image", "tag") or _get(values, "image", "digest")):
+        msgs.append(
+            f"Helm release '{name}' (traefik) does not pin its image: set values.image.tag "
+            '(e.g. "v3.7.11") or values.image.digest.'
         )
     return msgs
 
@@ -552,7 +585,7 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         name="helm-release-hardening",
-        description="Helm charts pinned; ingress-nginx snippets off; cert-manager keeps its CRDs.",
+        description="Charts pinned; edge hardened (no snippets, no dashboard); cert-manager keeps its CRDs.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_helm_release,
     ),

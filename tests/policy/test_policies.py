@@ -902,3 +902,57 @@ def test_internal_and_unprotected_address_messages_are_whole() -> None:
         "Address 'ip' is not protected; deleting it breaks every domain whose DNS points at it. Register"
         " it with ResourceOptions(protect=True).",
     ]
+
+
+# --- helm-release-hardening: the Traefik edge ----------------------------------------
+
+
+def traefik_props() -> dict[str, Any]:
+    return {
+        "chart": "traefik",
+        "version": "41.3.0",
+        "namespace": "traefik",
+        "values": {"api": {"dashboard": False}, "image": {"tag": "v3.7.11"}},
+    }
+
+
+def test_traefik_release_hardened_passes() -> None:
+    assert (
+        run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "edge", traefik_props())) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ({"image": {"tag": "v3.7.11"}}, "dashboard off explicitly"),
+        ({"api": {"dashboard": True}, "image": {"tag": "v3.7.11"}}, "dashboard off explicitly"),
+        ({"api": {"dashboard": False, "insecure": True}, "image": {"tag": "v3.7.11"}}, "plain HTTP"),
+        (
+            {
+                "api": {"dashboard": False},
+                "image": {"tag": "v3.7.11"},
+                "providers": {"kubernetesIngressNGINX": {"allowSnippetAnnotations": True}},
+            },
+            "snippet annotations",
+        ),
+        ({"api": {"dashboard": False}}, "does not pin its image"),
+    ],
+)
+def test_traefik_release_unhardened_fails(values: dict[str, Any], fragment: str) -> None:
+    props = {**traefik_props(), "values": values}
+    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "edge", props))
+    assert fragment in msg and "'edge' (traefik)" in msg
+
+
+@pytest.mark.parametrize(
+    ("chart", "base"),
+    [
+        ("/tmp/charts/traefik-41.3.0.tgz", "traefik"),
+        ("/tmp/charts/cert-manager-v1.21.1.tgz", "cert-manager"),
+        ("./charts/ingress-nginx", "ingress-nginx"),
+        ("oci://host/charts/traefik", "traefik"),
+    ],
+)
+def test_chart_name_is_read_from_an_archive_path_too(chart: str, base: str) -> None:
+    assert mp.chart_basename(chart) == base
