@@ -15,7 +15,7 @@ from components.cert_manager import CertManager, CertManagerArgs
 from components.cluster import kubernetes_provider
 from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
 from components.config import NAMESPACE, StackSettings, issuer_name, load_settings
-from components.ingress_nginx import IngressNginx, IngressNginxArgs
+from components.edge import CONTROLLERS, Edge, EdgeArgs
 from components.secrets import secret_if
 from components.site import DnsArgs, Site, SiteArgs
 from components.static_ip import StaticIp, StaticIpArgs
@@ -83,15 +83,13 @@ def main() -> None:
         )
         ingress_ip = static_ip.address
 
-    ingress_nginx = IngressNginx(
-        "ingress-nginx",
-        IngressNginxArgs(
-            version=settings.ingress_nginx.version,
-            replicas=settings.ingress_nginx.replicas,
+    edge = Edge(
+        "edge",
+        EdgeArgs(
+            controller=CONTROLLERS[settings.edge],
+            config=settings.edge_config,
             load_balancer_ip=ingress_ip,
-            chart=settings.ingress_nginx.chart,
-            values=settings.ingress_nginx.values,
-            secret=settings.is_secret("ingressNginx"),
+            secret=settings.is_secret(settings.edge_section),
             skip_await=skip_await,
         ),
         opts=on_cluster,
@@ -112,7 +110,7 @@ def main() -> None:
         "cluster-issuers",
         ClusterIssuersArgs(
             cert_manager=cert_manager.release,
-            ingress_class=ingress_nginx.ingress_class,
+            http01_solver=edge.http01_solver,
             email=None if settings.acme.email is None else secret_if(acme_secret, settings.acme.email),
         ),
         opts=on_cluster,
@@ -134,9 +132,8 @@ def main() -> None:
             SiteArgs(
                 site=site,
                 issuer=secret_if(acme_secret, settings.issuer_for(site)),
-                ingress_class=ingress_nginx.ingress_class,
+                edge=edge,
                 issuers=issuers,
-                ingress_controller=ingress_nginx.release,
                 wait_for_certificate=settings.acme.wait_for_certificates,
                 acme_secret=acme_secret,
                 skip_await=skip_await,
@@ -147,7 +144,7 @@ def main() -> None:
         urls.update({host: f"https://{host}/" for host in site.hosts})
 
     pulumi.export("ingressIp", ingress_ip)
-    pulumi.export("ingressService", ingress_nginx.service_name)
+    pulumi.export("ingressService", edge.service_name)
     pulumi.export("issuer", secret_if(acme_secret, issuer_name(settings.acme.issuer)))
     pulumi.export("urls", urls)
 

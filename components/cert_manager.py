@@ -13,6 +13,8 @@ from components.metadata import await_annotations, object_meta
 from components.secrets import secret_if
 
 CHART = "cert-manager"
+# The newest patch of the newest supported line (see README "Pinned versions").
+CHART_VERSION = "v1.21.2"
 REPOSITORY = "https://charts.jetstack.io"
 RELEASE_NAME = "cert-manager"
 NAMESPACE = "cert-manager"

@@ -17,11 +17,11 @@ ACME_SERVERS = {
 
 
 def cluster_issuer_manifest(
-    choice: str, *, ingress_class: str, email: pulumi.Input[str] | None
+    choice: str, *, solver: dict[str, Any], email: pulumi.Input[str] | None
 ) -> dict[str, Any]:
     """The `cert-manager.io/v1` ClusterIssuer for `staging` or `prod`.
 
-    ACME v2 with an HTTP-01 solver that answers through `ingress_class`.
+    ACME v2 with the edge's HTTP-01 `solver`.
     The e-mail is optional: Let's Encrypt no longer sends expiry mail.
     """
     name = issuer_name(choice)
@@ -29,7 +29,7 @@ def cluster_issuer_manifest(
         "server": ACME_SERVERS[choice],
         # cert-manager creates the ACME account key in this Secret.
         "privateKeySecretRef": {"name": f"{name}-account-key"},
-        "solvers": [{"http01": {"ingress": {"ingressClassName": ingress_class}}}],
+        "solvers": [solver],
     }
     if email:
         acme["email"] = email
@@ -47,7 +47,8 @@ class ClusterIssuersArgs:
 
     cert_manager: pulumi.Resource
     """The cert-manager release: its CRDs and webhook must exist first."""
-    ingress_class: str
+    http01_solver: dict[str, Any]
+    """The edge's HTTP-01 solver (`Edge.http01_solver`)."""
     email: pulumi.Input[str] | None = None
 
 
@@ -62,7 +63,7 @@ class ClusterIssuers(pulumi.ComponentResource):
         super().__init__("multisite:cluster_issuers:ClusterIssuers", name, None, opts)
         self.names = {}
         for choice in ACME_SERVERS:
-            manifest = cluster_issuer_manifest(choice, ingress_class=args.ingress_class, email=args.email)
+            manifest = cluster_issuer_manifest(choice, solver=args.http01_solver, email=args.email)
             custom_resource(
                 f"{name}-{choice}",
                 manifest,

@@ -32,15 +32,16 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components import cert_manager as cert_manager_chart
+from components.edge import CONTROLLERS
+
 NAMESPACE = "multisite"
 
-# Chart pins. ingress-nginx 4.15.1 is the final release of the retired project
-# (2026-03-19); cert-manager v1.21.2 is the newest patch of the newest
-# supported line (see README "Pinned versions").
-INGRESS_NGINX_CHART_VERSION = "4.15.1"
-CERT_MANAGER_CHART_VERSION = "v1.21.2"
-
 IssuerChoice = Literal["staging", "prod"]
+EdgeChoice = Literal["ingress-nginx", "traefik"]
+DEFAULT_EDGE: EdgeChoice = "ingress-nginx"
+# The config section of each edge.
+EDGE_SECTIONS: dict[str, str] = {"ingress-nginx": "ingressNginx", "traefik": "traefik"}
 NetworkTier = Literal["PREMIUM", "STANDARD"]
 
 # Kubernetes names (apimachinery validation): most objects and namespaces take a
@@ -412,17 +413,28 @@ class ChartConfig(_Model):
         return value
 
 
-class IngressNginxConfig(ChartConfig):
-    """The ingress-nginx release."""
+class EdgeConfig(ChartConfig):
+    """The release of an edge controller: a chart plus how many replicas serve."""
 
-    version: str = INGRESS_NGINX_CHART_VERSION
     replicas: int = Field(default=2, ge=1, le=20)
+
+
+class IngressNginxConfig(EdgeConfig):
+    """The ingress-nginx release (edge `ingress-nginx`)."""
+
+    version: str = CONTROLLERS["ingress-nginx"].version
+
+
+class TraefikConfig(EdgeConfig):
+    """The Traefik release (edge `traefik`)."""
+
+    version: str = CONTROLLERS["traefik"].version
 
 
 class CertManagerConfig(ChartConfig):
     """The cert-manager release."""
 
-    version: str = CERT_MANAGER_CHART_VERSION
+    version: str = cert_manager_chart.CHART_VERSION
 
 
 class DnsConfig(_Model):
@@ -551,7 +563,9 @@ class StackSettings:
     cluster: ClusterConfig | None
     static_ip: StaticIpConfig
     acme: AcmeConfig
+    edge: EdgeChoice
     ingress_nginx: IngressNginxConfig
+    traefik: TraefikConfig
     cert_manager: CertManagerConfig
     dns: DnsConfig | None
     sites: tuple[SiteConfig, ...]
@@ -570,6 +584,16 @@ class StackSettings:
         it is protected, so an accidental `pulumi destroy` deletes nothing.
         """
         return self.acme.issuer == "prod" or any(site.issuer == "prod" for site in self.sites)
+
+    @property
+    def edge_config(self) -> EdgeConfig:
+        """The config section of the edge in use."""
+        return self.traefik if self.edge == "traefik" else self.ingress_nginx
+
+    @property
+    def edge_section(self) -> str:
+        """The top-level key of that section (`ingressNginx`, `traefik`)."""
+        return EDGE_SECTIONS[self.edge]
 
     def is_secret(self, key: str) -> bool:
         """True when the top-level key `multisite:<key>` holds a secret."""
@@ -601,16 +625,19 @@ def default_static_ip_name(stack: str) -> str:
 
 # Each top-level key, the model that validates it, and what an absent key means:
 # an error ("required"), the model's defaults ("defaults") or nothing ("none").
+# `multisite:edge` and `multisite:charts` are plain strings, checked on their own.
+_SCALARS = ("edge", "charts")
 _SECTIONS: dict[str, tuple[type[_Model], Literal["required", "defaults", "none"]]] = {
     "cluster": (ClusterConfig, "none"),  # the ambient kubeconfig
     "staticIp": (StaticIpConfig, "defaults"),
     "acme": (AcmeConfig, "required"),
     "ingressNginx": (IngressNginxConfig, "defaults"),
+    "traefik": (TraefikConfig, "defaults"),
     "certManager": (CertManagerConfig, "defaults"),
     "dns": (DnsConfig, "none"),
     "sites": (SiteConfig, "none"),  # an array of these; absent means no sites
 }
-KNOWN_KEYS = tuple(_SECTIONS)
+KNOWN_KEYS = (*_SCALARS, *_SECTIONS)
 # Host names become resource names (URNs), which Pulumi stores in plain text.
 _NEVER_SECRET = ("sites",)
 
@@ -695,7 +722,7 @@ def load_settings(
     """
     problems: list[str] = []
     for key in raw:
-        if key not in _SECTIONS:
+        if key not in KNOWN_KEYS:
             problems.append(_unknown_key_problem(key, raw[key]))
     problems.extend(_gcp_problems(gcp_project, gcp_region))
 
@@ -722,6 +749,11 @@ def load_settings(
                 " names (URNs), which Pulumi never encrypts, so a secret here would not stay"
                 f" secret; run `pulumi config set --path '{prefix}' ...` without --secret"
             )
+
+    edge = _edge_choice(raw, problems)
+    charts = _local_charts(raw, problems)
+    if charts is not None:
+        parsed.update(_charts_from(charts, parsed, edge, problems))
 
     static_ip: StaticIpConfig | None = parsed["staticIp"]
     if static_ip is not None and static_ip.reserves:
@@ -756,7 +788,9 @@ def load_settings(
         cluster=parsed["cluster"],
         static_ip=parsed["staticIp"],
         acme=parsed["acme"],
+        edge=edge,
         ingress_nginx=parsed["ingressNginx"],
+        traefik=parsed["traefik"],
         cert_manager=parsed["certManager"],
         dns=dns,
         sites=tuple(s for s in sites if s is not None),
@@ -764,11 +798,81 @@ def load_settings(
     )
 
 
+def _edge_choice(raw: Mapping[str, Any], problems: list[str]) -> EdgeChoice:
+    """`multisite:edge`, and no settings for an edge that is not the one in use."""
+    edge: Any = raw.get("edge", DEFAULT_EDGE)
+    if edge not in EDGE_SECTIONS:
+        expected = " or ".join(repr(e) for e in EDGE_SECTIONS)
+        problems.append(f"{NAMESPACE}:edge = {_show(edge)}: expected {expected}")
+        return DEFAULT_EDGE
+    for other, section in EDGE_SECTIONS.items():
+        if other != edge and section in raw:
+            problems.append(
+                f"{NAMESPACE}:{section}: set, but {NAMESPACE}:edge is {edge!r}: settings for an edge"
+                f" not in use would silently do nothing; remove them (pulumi config rm"
+                f" {NAMESPACE}:{section}) or move them to {NAMESPACE}:{EDGE_SECTIONS[edge]}"
+            )
+    return edge  # type: ignore[no-any-return]
+
+
+def _local_charts(raw: Mapping[str, Any], problems: list[str]) -> str | None:
+    """`multisite:charts`: a local directory every chart comes from (air-gapped use)."""
+    if "charts" not in raw:
+        return None
+    value = raw["charts"]
+    path = f"{NAMESPACE}:charts = {_show(value)}"
+    try:
+        _check_exact_string(value)
+        if not isinstance(value, str):
+            raise ValueError("expected the path of a directory of charts")
+    except ValueError as err:
+        problems.append(f"{path}: {err}")
+        return None
+    directory = os.path.abspath(os.path.expanduser(value))
+    if not os.path.isdir(directory):
+        problems.append(f"{path}: expected an existing directory of charts")
+        return None
+    return directory
+
+
+def local_chart(directory: str, chart: str, version: str) -> str | None:
+    """`<chart>-<version>.tgz` (as `helm pull` writes it) or `<chart>/` in `directory`, if there."""
+    archive = os.path.join(directory, f"{chart}-{version}.tgz")
+    if os.path.isfile(archive):
+        return archive
+    unpacked = os.path.join(directory, chart)
+    return unpacked if os.path.isfile(os.path.join(unpacked, "Chart.yaml")) else None
+
+
+def _charts_from(
+    directory: str, parsed: Mapping[str, Any], edge: str, problems: list[str]
+) -> dict[str, ChartConfig]:
+    """The sections in use, with their chart taken from `directory` unless they name one."""
+    in_use = {
+        EDGE_SECTIONS[edge]: CONTROLLERS[edge].chart,
+        "certManager": cert_manager_chart.CHART,
+    }
+    found: dict[str, ChartConfig] = {}
+    for section, chart in in_use.items():
+        config: ChartConfig | None = parsed[section]
+        if config is None or config.chart is not None:
+            continue
+        path = local_chart(directory, chart, config.version)
+        if path is None:
+            problems.append(
+                f"{NAMESPACE}:charts = {directory!r}: expected {chart}-{config.version}.tgz or {chart}/"
+                f" in it (the chart of {NAMESPACE}:{section}), or {NAMESPACE}:{section}.chart"
+            )
+        else:
+            found[section] = config.model_copy(update={"chart": path})
+    return found
+
+
 def _unknown_key_problem(key: str, value: Any) -> str:
     """An unknown top-level key, with the likely fix: `--path` forgotten, or a typo."""
     full = f"{NAMESPACE}:{key}"
     base = re.split(r"[.\[]", key, maxsplit=1)[0]
-    if base != key and base in _SECTIONS:
+    if base != key and base in KNOWN_KEYS:
         shown = shlex.quote(value) if isinstance(value, str) else "VALUE"
         return (
             f"{full} = {_show(value)}: a nested key set without --path (this made a top-level"

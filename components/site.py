@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.config import SiteConfig
+from components.edge import Edge
 from components.metadata import PART_OF, WAIT_FOR, await_annotations, custom_resource, labels, object_meta
 from components.secrets import secret_if
 
@@ -47,8 +49,14 @@ def tls_secret_name(site: SiteConfig) -> str:
     return f"{site.resource_name}-tls"
 
 
-def ingress_manifest(site: SiteConfig, *, ingress_class: str, skip_await: bool) -> dict[str, Any]:
-    """The `networking.k8s.io/v1` Ingress: TLS for every name, HTTP redirected to HTTPS."""
+def ingress_manifest(
+    site: SiteConfig, *, ingress_class: str, annotations: Mapping[str, str], skip_await: bool
+) -> dict[str, Any]:
+    """The `networking.k8s.io/v1` Ingress: TLS for every name, HTTP redirected to HTTPS.
+
+    `ingress_class` and `annotations` are the edge's: what its controller
+    needs of a route to serve it with TLS and redirect plain HTTP.
+    """
     name = site.resource_name
     backend = {"service": {"name": site.service_name, "port": {"number": site.port}}}
     return {
@@ -58,7 +66,7 @@ def ingress_manifest(site: SiteConfig, *, ingress_class: str, skip_await: bool) 
             name,
             namespace=site.namespace,
             labels=labels(name, "ingress"),
-            annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "true", **await_annotations(skip_await)},
+            annotations={**annotations, **await_annotations(skip_await)},
         ),
         "spec": {
             "ingressClassName": ingress_class,
@@ -156,11 +164,11 @@ class SiteArgs:
     site: SiteConfig
     issuer: pulumi.Input[str]
     """Name of the ClusterIssuer its Certificate references."""
-    ingress_class: str
+    edge: Edge
+    """The edge that serves the Ingress; the Ingress waits for its release
+    (ingress-nginx's admission webhook validates Ingresses)."""
     issuers: pulumi.Resource
     """The ClusterIssuers component: the Certificate waits for it."""
-    ingress_controller: pulumi.Resource
-    """The ingress-nginx release: its admission webhook validates the Ingress."""
     wait_for_certificate: bool = False
     acme_secret: bool = False
     """The stack's ACME settings are secret: so are the issuer and wait annotation here."""
@@ -207,12 +215,18 @@ class Site(pulumi.ComponentResource):
                 ),
             ]
 
-        ingress = ingress_manifest(site, ingress_class=args.ingress_class, skip_await=args.skip_await)
+        edge = args.edge
+        ingress = ingress_manifest(
+            site,
+            ingress_class=edge.ingress_class,
+            annotations=edge.route_annotations,
+            skip_await=args.skip_await,
+        )
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
             metadata=ingress["metadata"],
             spec=ingress["spec"],
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[args.ingress_controller, *backend]),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[edge.release, *backend]),
         )
 
         if args.dns is not None:

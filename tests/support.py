@@ -36,6 +36,8 @@ class Registered:
     """Inputs with secrets unwrapped; `secret_paths` says which were secret."""
     secret_paths: frozenset[tuple[str | int, ...]] = frozenset()
     alias_names: tuple[str, ...] = ()
+    alias_types: tuple[str, ...] = ()
+    """Type of each alias in `alias_names` ("" where the alias keeps the type)."""
 
     def prop(self, *path: str | int) -> Any:
         """A nested input such as `prop("spec", "tls", 0, "hosts")`."""
@@ -132,6 +134,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     inputs=inputs,
                     secret_paths=frozenset(secret_paths),
                     alias_names=tuple(a.spec.name for a in request.aliases if a.HasField("spec")),
+                    alias_types=tuple(a.spec.type for a in request.aliases if a.HasField("spec")),
                 )
             )
         return response
@@ -177,6 +180,17 @@ def load_program() -> Callable[[], None]:
         runpy.run_path(str(ROOT / "__main__.py"), run_name="__main__")
 
     return run
+
+
+def lay_out_local_stack(directory: Path) -> None:
+    """What `Pulumi.local.yaml` points at, in `directory` (the tests chdir there):
+    `.sandbox/kubeconfig` and a `.sandbox/charts` with a chart for each edge and cert-manager."""
+    sandbox = directory / ".sandbox"
+    sandbox.mkdir()
+    (sandbox / "kubeconfig").write_text("apiVersion: v1\n")
+    for chart in ("ingress-nginx", "traefik", "cert-manager"):
+        (sandbox / "charts" / chart).mkdir(parents=True)
+        (sandbox / "charts" / chart / "Chart.yaml").write_text(f"name: {chart}\n")
 
 
 def stack_config(stack: str) -> dict[str, Any]:

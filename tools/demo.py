@@ -13,9 +13,9 @@ import json
 import sys
 import time
 
-from tools.engine_env import REPO_ROOT
+from tools.engine_env import REPO_ROOT, UPSTREAM
 from tools.kube import Cluster
-from tools.local_stack import LocalStack, chart_dir
+from tools.local_stack import CHARTS, LocalStack, chart_dir
 from tools.sandbox import DEFAULT_DIR, Sandbox
 
 
@@ -24,12 +24,13 @@ def main() -> int:
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
     args = parser.parse_args()
 
-    for name in ("ingress-nginx", "cert-manager"):
+    for name in CHARTS:
         source = chart_dir(name)
         kind = (
             "real chart" if "fixtures" not in source.parts else "STAND-IN chart (see tests/fixtures/charts)"
         )
         print(f"chart {name}: {source.relative_to(REPO_ROOT)} ({kind})", flush=True)
+    print(f"chart traefik (multisite:edge traefik): real chart from {UPSTREAM / 'charts'}", flush=True)
 
     sandbox = Sandbox(DEFAULT_DIR)
     print(f"starting the sandbox cluster in {DEFAULT_DIR} ...", flush=True)

@@ -25,7 +25,8 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
-from tools.engine_env import REPO_ROOT, engine_env, pulumi_command_root
+from components.edge.traefik import TRAEFIK
+from tools.engine_env import REPO_ROOT, UPSTREAM, engine_env, pulumi_command_root
 
 STACK = "local"
 PROJECT = "multisite"
@@ -41,14 +42,34 @@ def chart_dir(name: str, *, root: Path = REPO_ROOT) -> Path:
     return root / "tests" / "fixtures" / "charts" / name
 
 
+def lay_out_charts(directory: Path, *, root: Path = REPO_ROOT) -> Path:
+    """The local stack's chart directory (`multisite:charts`), as links.
+
+    ingress-nginx and cert-manager: `chart_dir` (the real ones in charts/, else
+    our stand-ins); Traefik: the real chart archive in ../shared/upstream.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    links = {name: chart_dir(name, root=root) for name in CHARTS}
+    traefik_archive = f"traefik-{TRAEFIK.version}.tgz"
+    links[traefik_archive] = UPSTREAM / "charts" / traefik_archive
+    for name, target in links.items():
+        link = directory / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target.resolve())
+    return directory
+
+
 def local_config(kubeconfig: Path, *, root: Path = REPO_ROOT) -> dict[str, Any]:
-    """`Pulumi.local.yaml`'s config with absolute paths for this sandbox."""
+    """`Pulumi.local.yaml`'s config with absolute paths for this sandbox.
+
+    The charts are laid out in `charts/` next to the kubeconfig.
+    """
     with open(root / f"Pulumi.{STACK}.yaml") as f:
         config: dict[str, Any] = yaml.safe_load(f)["config"]
     config = copy.deepcopy(config)
     config["multisite:cluster"]["kubeconfig"] = str(kubeconfig.resolve())
-    config["multisite:ingressNginx"]["chart"] = str(chart_dir("ingress-nginx", root=root))
-    config["multisite:certManager"]["chart"] = str(chart_dir("cert-manager", root=root))
+    config["multisite:charts"] = str(lay_out_charts(kubeconfig.parent / "charts", root=root).resolve())
     return config
 
 

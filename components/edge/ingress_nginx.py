@@ -1,4 +1,4 @@
-"""IngressNginx: the NGINX ingress controller behind the static IP.
+"""ingress-nginx: the NGINX ingress controller the 2018 write-up used.
 
 ingress-nginx is retired upstream (no fixes after March 2026); see the README
 for the risk and the way out. The chart is pinned to its final release.
@@ -6,22 +6,20 @@ for the risk and the way out. The chart is pinned to its final release.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
-import pulumi_kubernetes as k8s
+from components.edge.controller import Controller
+from components.helm_chart import merge_values
 
-from components.helm_chart import chart_source, merge_values
-from components.metadata import await_annotations, object_meta
-from components.secrets import secret_if
-
-CHART = "ingress-nginx"
-REPOSITORY = "https://kubernetes.github.io/ingress-nginx"
-RELEASE_NAME = "ingress-nginx"
-NAMESPACE = "ingress-nginx"
+# The final release of the retired project (2026-03-19, controller v1.15.1).
+CHART_VERSION = "4.15.1"
 INGRESS_CLASS = "nginx"
-CONTROLLER_SERVICE = f"{RELEASE_NAME}-controller"
+RETIRED = (
+    "ingress-nginx is retired: it gets no releases or security fixes since March 2026, and NGINX"
+    " vulnerabilities disclosed since stay open on this stack's public IP. Switch to the maintained"
+    " Traefik edge: `pulumi config set multisite:edge traefik`, and move any multisite:ingressNginx"
+    " settings to multisite:traefik (README, 'The edge')."
+)
 
 
 def ingress_nginx_values(
@@ -76,57 +74,18 @@ def ingress_nginx_values(
     return merge_values(values, overrides or {})
 
 
-@dataclass(frozen=True)
-class IngressNginxArgs:
-    """The controller release."""
-
-    version: str
-    """Chart version (pinned)."""
-    replicas: int = 2
-    load_balancer_ip: pulumi.Input[str] | None = None
-    """The static IP, or None for an ephemeral one."""
-    chart: str | None = None
-    """Chart source override: repository URL or local directory."""
-    values: dict[str, Any] = field(default_factory=dict)
-    """Extra values, merged last."""
-    secret: bool = False
-    """The stack's section for this chart was set with `--secret`: every input from it is secret."""
-    skip_await: bool = False
-    """Do not wait for the controller to become ready (sandbox clusters)."""
-
-
-class IngressNginx(pulumi.ComponentResource):
-    """A namespace and a `helm.v3.Release` of ingress-nginx.
-
-    `helm.v3.Release` (not `helm.v4.Chart`) because the chart's admission
-    webhook certificate is made by Helm hook Jobs, which `Chart` drops.
-    """
-
-    release: k8s.helm.v3.Release
-    ingress_class: str = INGRESS_CLASS
-    service_name: str = f"{NAMESPACE}/{CONTROLLER_SERVICE}"
-
-    def __init__(self, name: str, args: IngressNginxArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("multisite:ingress_nginx:IngressNginx", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=object_meta(NAMESPACE, annotations=await_annotations(args.skip_await)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        values = pulumi.Output.from_input(args.load_balancer_ip).apply(
-            lambda ip: ingress_nginx_values(
-                replicas=args.replicas, load_balancer_ip=ip, overrides=args.values
-            )
-        )
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name=RELEASE_NAME,
-            namespace=namespace.metadata["name"],
-            version=secret_if(args.secret, args.version),
-            values=secret_if(args.secret, values),
-            timeout=600,
-            skip_await=args.skip_await,
-            **chart_source(CHART, REPOSITORY, args.chart, secret=args.secret),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.register_outputs({"release": self.release.status})
+INGRESS_NGINX = Controller(
+    key="ingress-nginx",
+    chart="ingress-nginx",
+    repository="https://kubernetes.github.io/ingress-nginx",
+    version=CHART_VERSION,
+    namespace="ingress-nginx",
+    release_name="ingress-nginx",
+    service="ingress-nginx-controller",
+    values=ingress_nginx_values,
+    ingress_class=INGRESS_CLASS,
+    # ingress-nginx's default; kept explicit so the policy pack can see it.
+    route_annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "true"},
+    install_crds=True,
+    retired=RETIRED,
+)

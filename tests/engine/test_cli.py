@@ -110,9 +110,7 @@ def test_policy_violation_blocks_the_preview(
     project: CliProject, policy_pack: str, restore_config: dict[str, Any]
 ) -> None:
     config = restore_config
-    config["multisite:ingressNginx"].setdefault("values", {}).setdefault("controller", {})[
-        "allowSnippetAnnotations"
-    ] = True
+    config["multisite:ingressNginx"] = {"values": {"controller": {"allowSnippetAnnotations": True}}}
     project.write_config(config)
     run = project.pulumi("preview", "--policy-pack", policy_pack)
     assert run.returncode != 0, run.describe()

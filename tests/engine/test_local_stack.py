@@ -164,6 +164,55 @@ def test_drift_is_seen_by_refresh_and_repaired_by_up(stack: LocalStack, cluster:
     assert "some-dummy-url-com" in ingress_uids(cluster)
 
 
+def what_the_sites_rely_on(cluster: Cluster) -> dict[str, str]:
+    """UIDs of everything but the edge: Ingresses, Certificates, ClusterIssuers, backends."""
+    return {
+        key: uid
+        for key, uid in cluster.inventory().items()
+        if key.split(" ")[0] in ("Ingress", "Certificate", "ClusterIssuer", "Deployment")
+        or key.startswith("Service default/")
+    }
+
+
+def switch_edge(stack: LocalStack, cluster: Cluster, edge: str | None, step: str) -> Any:
+    """Set (or, with None, remove) `multisite:edge` and `pulumi up`; return the result."""
+    config = stack.read_config()
+    config.pop("multisite:edge", None)
+    if edge is not None:
+        config["multisite:edge"] = edge
+    stack.write_config(config)
+    return timed(step, stack.up)
+
+
+def test_switching_the_edge_replaces_the_edge_and_nothing_else(
+    stack: LocalStack, cluster: Cluster, sandbox: Sandbox
+) -> None:
+    before = what_the_sites_rely_on(cluster)
+    assert cluster.helm_releases() == ["cert-manager/cert-manager", "ingress-nginx/ingress-nginx"]
+
+    # The real Traefik chart (../shared/upstream), with the values the program passes on GKE.
+    to_traefik = switch_edge(stack, cluster, "traefik", "up (edge: ingress-nginx -> traefik)")
+    assert changes(to_traefik.summary) == {"replace": 2}  # the edge's namespace and release
+    assert cluster.helm_releases() == ["cert-manager/cert-manager", "traefik/traefik"]
+    assert what_the_sites_rely_on(cluster) == before
+    (ingress_class,) = cluster.networking.list_ingress_class().items
+    assert (ingress_class.metadata.name, ingress_class.spec.controller) == ("nginx", "k8s.io/ingress-nginx")
+    service = cluster.core.read_namespaced_service("traefik", "traefik")
+    assert service.spec.type == "LoadBalancer" and service.spec.external_traffic_policy == "Local"
+    assert stack.outputs()["ingressService"] == "traefik/traefik"
+    assert set(timed("preview (traefik, no changes)", stack.preview).change_summary) == {"same"}
+    gone = wait_until(lambda: "ingress-nginx" not in cluster.namespaces(), seconds=120)
+    assert gone, namespace_diagnostics(cluster, sandbox)
+
+    back = switch_edge(stack, cluster, None, "up (edge: traefik -> ingress-nginx)")
+    assert changes(back.summary) == {"replace": 2}
+    assert cluster.helm_releases() == ["cert-manager/cert-manager", "ingress-nginx/ingress-nginx"]
+    assert what_the_sites_rely_on(cluster) == before
+    assert stack.outputs()["ingressService"] == "ingress-nginx/ingress-nginx-controller"
+    gone = wait_until(lambda: "traefik" not in cluster.namespaces(), seconds=120)
+    assert gone, namespace_diagnostics(cluster, sandbox)
+
+
 def test_switching_to_the_production_issuer_updates_certificates_in_place(
     stack: LocalStack, cluster: Cluster
 ) -> None:

@@ -66,12 +66,13 @@ def violations(run: Any, policy_config: Mapping[str, Any] | None = None) -> list
 
 
 def program_config(stack: str) -> dict[str, Any]:
-    """The stack's config; a sandbox kubeconfig file (local stack) is not needed
-    under mocks, so the ambient-kubeconfig default replaces it."""
+    """The stack's config; the local stack's sandbox files (kubeconfig, chart
+    directory) are not needed under mocks, so their defaults replace them."""
     config: dict[str, Any] = dict(support.stack_config(stack))
     cluster = config.get("multisite:cluster")
     if isinstance(cluster, dict) and "kubeconfig" in cluster:
         del config["multisite:cluster"]
+    config.pop("multisite:charts", None)
     return config
 
 

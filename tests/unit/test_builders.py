@@ -10,8 +10,8 @@ from components.cert_manager import cert_manager_values
 from components.cluster import gke_kubeconfig
 from components.cluster_issuers import ACME_SERVERS, cluster_issuer_manifest
 from components.config import SiteConfig
+from components.edge.ingress_nginx import ingress_nginx_values
 from components.helm_chart import chart_source, merge_values
-from components.ingress_nginx import ingress_nginx_values
 from components.site import (
     certificate_manifest,
     deployment_manifest,
@@ -27,6 +27,8 @@ IMAGE_SITE = SiteConfig(
     port=8080,
     replicas=3,
 )
+
+SSL_REDIRECT = {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}
 
 
 def test_ingress_nginx_values_bind_the_static_ip_and_harden() -> None:
@@ -98,8 +100,9 @@ def test_chart_source_upstream_mirror_and_local_directory() -> None:
 
 
 def test_cluster_issuers_use_acme_v2_http01_through_nginx() -> None:
-    staging = cluster_issuer_manifest("staging", ingress_class="nginx", email=None)
-    prod = cluster_issuer_manifest("prod", ingress_class="nginx", email="ops@example.com")
+    solver = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
+    staging = cluster_issuer_manifest("staging", solver=solver, email=None)
+    prod = cluster_issuer_manifest("prod", solver=solver, email="ops@example.com")
     assert staging["apiVersion"] == "cert-manager.io/v1" and staging["kind"] == "ClusterIssuer"
     assert staging["metadata"] == {"name": "letsencrypt-staging"}
     assert prod["metadata"] == {"name": "letsencrypt-prod"}
@@ -137,7 +140,7 @@ def test_certificate_waits_for_ready_when_asked() -> None:
 
 
 def test_ingress_terminates_tls_for_every_name_and_redirects() -> None:
-    ingress = ingress_manifest(IMAGE_SITE, ingress_class="nginx", skip_await=False)
+    ingress = ingress_manifest(IMAGE_SITE, ingress_class="nginx", annotations=SSL_REDIRECT, skip_await=False)
     assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}
     spec = ingress["spec"]
     assert spec["ingressClassName"] == "nginx"
@@ -149,7 +152,7 @@ def test_ingress_terminates_tls_for_every_name_and_redirects() -> None:
 
 
 def test_ingress_routes_to_the_existing_service_of_the_writeup() -> None:
-    ingress = ingress_manifest(SITE, ingress_class="nginx", skip_await=True)
+    ingress = ingress_manifest(SITE, ingress_class="nginx", annotations=SSL_REDIRECT, skip_await=True)
     backend = ingress["spec"]["rules"][0]["http"]["paths"][0]["backend"]
     assert backend == {"service": {"name": "some-my-service", "port": {"number": 80}}}
     assert ingress["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"

@@ -9,8 +9,9 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, CertManagerArgs
 from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
-from components.config import SiteConfig
-from components.ingress_nginx import IngressNginx, IngressNginxArgs
+from components.config import IngressNginxConfig, SiteConfig
+from components.edge import Edge, EdgeArgs
+from components.edge.ingress_nginx import INGRESS_NGINX
 from components.site import DnsArgs, Site, SiteArgs
 from components.static_ip import StaticIp, StaticIpArgs
 from tests.support import STATIC_IP, ProgramRun, record
@@ -46,33 +47,32 @@ def test_static_ip() -> None:
     assert run.outputs == {"address": STATIC_IP}
 
 
-def test_ingress_nginx_from_a_local_chart_without_waiting() -> None:
+def test_edge_from_a_local_chart_without_waiting() -> None:
     def build() -> None:
-        IngressNginx(
-            "nginx",
-            IngressNginxArgs(
-                version="4.15.1",
-                replicas=3,
-                load_balancer_ip="203.0.113.9",
-                chart="charts/ingress-nginx",
-                values={"controller": {"metrics": {"enabled": True}}},
-                skip_await=True,
+        config = IngressNginxConfig(
+            replicas=3, chart="charts/ingress-nginx", values={"controller": {"metrics": {"enabled": True}}}
+        )
+        Edge(
+            "edge",
+            EdgeArgs(
+                controller=INGRESS_NGINX, config=config, load_balancer_ip="203.0.113.9", skip_await=True
             ),
         )
 
     run = checked(record(build))
-    assert children(run, "nginx") == {
-        "nginx-namespace": "kubernetes:core/v1:Namespace",
-        "nginx-release": "kubernetes:helm.sh/v3:Release",
+    assert children(run, "edge") == {
+        "edge-namespace": "kubernetes:core/v1:Namespace",
+        "edge-release": "kubernetes:helm.sh/v3:Release",
     }
-    namespace = run.named("nginx-namespace")
+    namespace = run.named("edge-namespace")
     assert namespace.inputs["metadata"] == {
         "name": "ingress-nginx",
         "annotations": {"pulumi.com/skipAwait": "true"},
     }
-    release = run.named("nginx-release")
+    release = run.named("edge-release")
     assert release.inputs["chart"] == "charts/ingress-nginx" and "repositoryOpts" not in release.inputs
     assert release.inputs["skipAwait"] is True
+    assert "skipCrds" not in release.inputs  # no new input for existing ingress-nginx releases
     controller = release.inputs["values"]["controller"]
     assert controller["replicaCount"] == 3
     assert controller["service"]["loadBalancerIP"] == "203.0.113.9"
@@ -100,7 +100,8 @@ def test_cert_manager_protection_reaches_every_child() -> None:
 def test_cluster_issuers_depend_on_what_they_are_given() -> None:
     def build() -> None:
         gate = k8s.core.v1.ConfigMap("gate")
-        ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, ingress_class="nginx", email=None))
+        solver = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
+        ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver, email=None))
 
     run = checked(record(build))
     assert children(run, "issuers") == {
@@ -115,17 +116,10 @@ def test_cluster_issuers_depend_on_what_they_are_given() -> None:
 def _site_run(site: SiteConfig, **extra: Any) -> ProgramRun:
     def build() -> None:
         issuers = k8s.core.v1.ConfigMap("issuers")
-        controller = k8s.core.v1.ConfigMap("controller")
+        edge = Edge("edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig()))
         s = Site(
             site.host,
-            SiteArgs(
-                site=site,
-                issuer="letsencrypt-prod",
-                ingress_class="nginx",
-                issuers=issuers,
-                ingress_controller=controller,
-                **extra,
-            ),
+            SiteArgs(site=site, issuer="letsencrypt-prod", edge=edge, issuers=issuers, **extra),
         )
         pulumi.export("url", s.url)
 
@@ -138,7 +132,7 @@ def test_site_with_existing_service() -> None:
         "some.dummy-url.com-certificate": "kubernetes:cert-manager.io/v1:Certificate",
         "some.dummy-url.com-ingress": "kubernetes:networking.k8s.io/v1:Ingress",
     }
-    issuers, controller = run.named("issuers"), run.named("controller")
+    issuers, controller = run.named("issuers"), run.named("edge-release")
     assert run.named("some.dummy-url.com-certificate").dependencies == (issuers.urn,)
     assert run.named("some.dummy-url.com-ingress").dependencies == (controller.urn,)
     assert run.outputs == {"url": "https://some.dummy-url.com/"}
@@ -157,7 +151,7 @@ def test_site_with_image_and_dns() -> None:
     }
     ingress = run.named("www.example.com-ingress")
     deps = {run.by_urn(u).name for u in ingress.dependencies}
-    assert deps == {"controller", "www.example.com-deployment", "www.example.com-service"}
+    assert deps == {"edge-release", "www.example.com-deployment", "www.example.com-service"}
     record_ = run.named("example.com-dns")
     assert record_.alias_names == ("www.example.com-dns-example.com",)  # existing records stay put
     assert record_.inputs == {

@@ -14,7 +14,7 @@ from components.config import (
     load_settings,
     validate_host,
 )
-from tests.support import ROOT, stack_config
+from tests.support import ROOT, lay_out_local_stack, stack_config
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
 SITE = {"host": "www.example.com", "service": "web"}
@@ -54,8 +54,7 @@ def test_minimal_config_takes_documented_defaults() -> None:
 @pytest.mark.parametrize("stack", ["dev", "prod", "local"])
 def test_shipped_stack_files_are_valid(stack: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # The local stack's kubeconfig is written by the sandbox, relative to the project.
-    (tmp_path / ".sandbox").mkdir()
-    (tmp_path / ".sandbox" / "kubeconfig").write_text("apiVersion: v1\n")
+    lay_out_local_stack(tmp_path)
     monkeypatch.chdir(tmp_path)
     raw = stack_config(stack)
     s = settings(unqualified(raw), gcp_region=raw.get("gcp:region"))

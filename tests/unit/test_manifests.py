@@ -9,7 +9,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tests.support import ProgramRun, run_program, stack_config
+from tests.support import ProgramRun, lay_out_local_stack, run_program, stack_config
 
 # The Kubernetes minor version whose OpenAPI schema we validate against: the
 # GKE regular channel's version at the time of the pins (see README).
@@ -27,8 +27,7 @@ def core_objects(run: ProgramRun) -> list[dict[str, Any]]:
 
 
 def all_stacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    (tmp_path / ".sandbox").mkdir()
-    (tmp_path / ".sandbox" / "kubeconfig").write_text("apiVersion: v1\n")
+    lay_out_local_stack(tmp_path)
     objects = []
     for stack in ("dev", "prod"):
         objects += core_objects(run_program(stack_config(stack), stack=stack))

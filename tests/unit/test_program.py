@@ -18,6 +18,7 @@ from tests.support import (
     DuplicateUrnError,
     ProgramRun,
     Registered,
+    lay_out_local_stack,
     record,
     run_program,
     stack_config,
@@ -52,7 +53,7 @@ def test_dev_registers_the_expected_components(dev: ProgramRun) -> None:
     assert components == [
         ("multisite:cert_manager:CertManager", "cert-manager"),
         ("multisite:cluster_issuers:ClusterIssuers", "cluster-issuers"),
-        ("multisite:ingress_nginx:IngressNginx", "ingress-nginx"),
+        ("multisite:edge:Edge", "edge"),
         ("multisite:site:Site", "blog.dev.example.com"),
         ("multisite:site:Site", "www.dev.example.com"),
         ("multisite:static_ip:StaticIp", "ingress-ip"),
@@ -69,17 +70,31 @@ def test_static_ip_is_regional_external_and_protected(dev: ProgramRun) -> None:
     assert address.parent.endswith("::ingress-ip")
 
 
-def test_ingress_nginx_release_is_bound_to_the_static_ip(dev: ProgramRun) -> None:
-    release = dev.named("ingress-nginx-release")
+def test_dev_runs_the_traefik_edge_bound_to_the_static_ip(dev: ProgramRun) -> None:
+    release = dev.named("edge-release")
+    assert release.inputs["chart"] == "traefik"
+    assert release.inputs["version"] == "41.3.0"
+    assert release.inputs["repositoryOpts"] == {"repo": "https://traefik.github.io/charts"}
+    assert release.inputs["name"] == "traefik"
+    assert release.inputs["namespace"] == "traefik"
+    assert release.inputs["values"]["service"]["spec"]["loadBalancerIP"] == STATIC_IP
+    assert release.inputs["values"]["deployment"]["replicas"] == 1  # Pulumi.dev.yaml
+    assert depends_on(dev, release, "ingress-ip-address")
+    assert depends_on(dev, release, "edge-namespace")
+
+
+def test_default_edge_is_ingress_nginx_bound_to_the_static_ip() -> None:
+    config = {
+        k: v for k, v in stack_config("dev").items() if k not in ("multisite:edge", "multisite:traefik")
+    }
+    release = run_program(config).named("edge-release")
     assert release.inputs["chart"] == "ingress-nginx"
     assert release.inputs["version"] == "4.15.1"
     assert release.inputs["repositoryOpts"] == {"repo": "https://kubernetes.github.io/ingress-nginx"}
     assert release.inputs["name"] == "ingress-nginx"
     assert release.inputs["namespace"] == "ingress-nginx"
     assert release.inputs["values"]["controller"]["service"]["loadBalancerIP"] == STATIC_IP
-    assert release.inputs["values"]["controller"]["replicaCount"] == 1  # Pulumi.dev.yaml
-    assert depends_on(dev, release, "ingress-ip-address")
-    assert depends_on(dev, release, "ingress-nginx-namespace")
+    assert release.inputs["values"]["controller"]["replicaCount"] == 2
 
 
 def test_cert_manager_release_installs_crds_and_waits_for_its_jobs(dev: ProgramRun) -> None:
@@ -115,7 +130,7 @@ def test_certificates_use_the_stack_issuer_and_wait_for_issuers(dev: ProgramRun)
 def test_ingresses_wait_for_the_controller_and_their_backend(dev: ProgramRun) -> None:
     ingresses = {i.inputs["metadata"]["name"]: i for i in dev.of_type(INGRESS)}
     www = ingresses["www-dev-example-com"]
-    assert depends_on(dev, www, "ingress-nginx-release")
+    assert depends_on(dev, www, "edge-release")
     assert depends_on(dev, www, "www.dev.example.com-deployment")
     assert depends_on(dev, www, "www.dev.example.com-service")
     blog = ingresses["blog-dev-example-com"]
@@ -147,7 +162,7 @@ def test_gke_cluster_is_looked_up_for_the_kubeconfig(dev: ProgramRun) -> None:
 def test_dev_exports(dev: ProgramRun) -> None:
     assert dev.outputs == {
         "ingressIp": STATIC_IP,
-        "ingressService": "ingress-nginx/ingress-nginx-controller",
+        "ingressService": "traefik/traefik",
         "issuer": "letsencrypt-staging",
         "urls": {
             "www.dev.example.com": "https://www.dev.example.com/",
@@ -186,8 +201,9 @@ def test_one_production_site_protects_the_whole_stack() -> None:
 
 
 def test_prod_runs_two_controllers(prod: ProgramRun) -> None:
-    values = prod.named("ingress-nginx-release").inputs["values"]["controller"]
-    assert values["replicaCount"] == 2 and values["minAvailable"] == 1
+    values = prod.named("edge-release").inputs["values"]
+    assert values["deployment"]["replicas"] == 2
+    assert values["podDisruptionBudget"] == {"enabled": True, "minAvailable": 1}
 
 
 def test_prod_points_an_a_record_at_the_ip_for_every_name(prod: ProgramRun) -> None:
@@ -227,14 +243,18 @@ def test_writeup_example_builds_what_the_writeup_built_by_hand() -> None:
 def test_local_stack_creates_nothing_in_gcp_and_skips_awaits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / ".sandbox").mkdir()
-    (tmp_path / ".sandbox" / "kubeconfig").write_text("apiVersion: v1\n")
+    lay_out_local_stack(tmp_path)
     monkeypatch.chdir(tmp_path)
     run = run_program(stack_config("local"), stack="local")
     assert not [r for r in run.resources if r.type.startswith("gcp:")]
     assert run.calls == []
     assert run.outputs["ingressIp"] is None  # no load balancer in the sandbox
-    assert run.named("ingress-nginx-release").inputs["chart"] == "tests/fixtures/charts/ingress-nginx"
+    assert run.named("edge-release").inputs["chart"] == str(
+        tmp_path / ".sandbox" / "charts" / "ingress-nginx"
+    )
+    assert run.named("cert-manager-release").inputs["chart"] == str(
+        tmp_path / ".sandbox" / "charts" / "cert-manager"
+    )
     assert "repositoryOpts" not in run.named("cert-manager-release").inputs
     assert run.named("cert-manager-release").inputs["skipAwait"] is True
     for ingress in run.of_type(INGRESS):
@@ -244,9 +264,7 @@ def test_local_stack_creates_nothing_in_gcp_and_skips_awaits(
 def test_ephemeral_ip_reserves_nothing_and_exports_none() -> None:
     run = run_program({"multisite:acme": {"issuer": "staging"}, "multisite:staticIp": {"enabled": False}})
     assert not run.of_type(ADDRESS)
-    assert (
-        "loadBalancerIP" not in run.named("ingress-nginx-release").inputs["values"]["controller"]["service"]
-    )
+    assert "loadBalancerIP" not in run.named("edge-release").inputs["values"]["controller"]["service"]
     assert run.outputs["ingressIp"] is None
 
 

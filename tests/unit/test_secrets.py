@@ -50,13 +50,13 @@ def test_secret_cluster_keeps_the_kubeconfig_secret() -> None:
 
 
 @pytest.mark.parametrize(
-    ("key", "release"), [("ingressNginx", "ingress-nginx-release"), ("certManager", "cert-manager-release")]
+    ("key", "release"), [("ingressNginx", "edge-release"), ("certManager", "cert-manager-release")]
 )
 def test_secret_chart_section_keeps_every_release_input_from_it_secret(key: str, release: str) -> None:
     run = secret_run(key)
     r = run.named(release)
     assert secret_at(r, "values") and secret_at(r, "version")
-    other = run.named({"ingress-nginx-release": "cert-manager-release"}.get(release, "ingress-nginx-release"))
+    other = run.named({"edge-release": "cert-manager-release"}.get(release, "edge-release"))
     assert not other.secret_paths, "only the secret section's release"
 
 
@@ -80,7 +80,7 @@ def test_secret_acme_keeps_email_issuer_and_wait_secret() -> None:
 def test_secret_static_ip_keeps_the_address_secret_wherever_it_goes() -> None:
     config = {**BASE, "multisite:staticIp": {"address": "34.120.10.20"}}
     run = secret_run("staticIp", config=config)
-    assert secret_at(run.named("ingress-nginx-release"), "values")
+    assert secret_at(run.named("edge-release"), "values")
     for record in run.of_type(RECORD):
         assert secret_at(record, "rrdatas")
     assert "ingressIp" in run.secret_outputs

@@ -1,0 +1,108 @@
+"""The edge: the ingress controller that takes every site's traffic on the stack's IP.
+
+The rest of the program knows the edge only through `Edge`: the ingress
+class and annotations its routes carry, the release routes wait on, the
+HTTP-01 solver for the ClusterIssuers and the LoadBalancer Service's name.
+Each controller is one module here (`ingress_nginx`, `traefik`); nothing
+outside this package names one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.edge.controller import Controller
+from components.edge.ingress_nginx import INGRESS_NGINX
+from components.edge.traefik import TRAEFIK
+from components.helm_chart import chart_source
+from components.metadata import await_annotations, object_meta
+from components.secrets import secret_if
+
+if TYPE_CHECKING:  # config reads the chart pins from the controller modules
+    from components.config import EdgeConfig
+
+CONTROLLERS: dict[str, Controller] = {c.key: c for c in (INGRESS_NGINX, TRAEFIK)}
+"""Every edge, by its `multisite:edge` value."""
+
+
+@dataclass(frozen=True)
+class EdgeArgs:
+    """Which controller, and how it is installed."""
+
+    controller: Controller
+    config: EdgeConfig
+    """Its config section (`multisite:ingressNginx`, `multisite:traefik`), whole."""
+    load_balancer_ip: pulumi.Input[str] | None = None
+    """The static IP, or None for an ephemeral one."""
+    secret: bool = False
+    """The edge's config section was set with `--secret`: every input from it is secret."""
+    skip_await: bool = False
+    """Do not wait for the controller to become ready (sandbox clusters)."""
+
+
+class Edge(pulumi.ComponentResource):
+    """A namespace and a `helm.v3.Release` of the selected controller.
+
+    `helm.v3.Release` (not `helm.v4.Chart`) because ingress-nginx's admission
+    webhook certificate is made by Helm hook Jobs, which `Chart` drops.
+
+    Both controllers share these resources' names, so switching edges is a
+    replacement of the edge's own resources and nothing else. The release is
+    deleted before its replacement is installed: a GKE address backs one
+    LoadBalancer Service at a time, and both charts' releases render the
+    `nginx` IngressClass.
+    """
+
+    release: k8s.helm.v3.Release
+    ingress_class: str
+    route_annotations: dict[str, str]
+    http01_solver: dict[str, Any]
+    service_name: str
+    """`namespace/name` of the LoadBalancer Service."""
+
+    def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        # Stacks made before the edge wing had these resources as `ingress-nginx`;
+        # the alias keeps them (and so the children's names) in place.
+        previous = pulumi.Alias(name="ingress-nginx", type_="multisite:ingress_nginx:IngressNginx")
+        super().__init__(
+            "multisite:edge:Edge",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[previous])),
+        )
+        controller, config = args.controller, args.config
+        if controller.retired is not None:
+            pulumi.log.warn(controller.retired, resource=self)
+        self.ingress_class = controller.ingress_class
+        self.route_annotations = dict(controller.route_annotations)
+        self.http01_solver = controller.http01_solver()
+        self.service_name = f"{controller.namespace}/{controller.service}"
+
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=object_meta(controller.namespace, annotations=await_annotations(args.skip_await)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        values = pulumi.Output.from_input(args.load_balancer_ip).apply(
+            lambda ip: controller.values(
+                replicas=config.replicas, load_balancer_ip=ip, overrides=config.values
+            )
+        )
+        self.release = k8s.helm.v3.Release(
+            f"{name}-release",
+            name=controller.release_name,
+            namespace=namespace.metadata["name"],
+            version=secret_if(args.secret, config.version),
+            values=secret_if(args.secret, values),
+            timeout=600,
+            skip_await=args.skip_await,
+            **chart_source(controller.chart, controller.repository, config.chart, secret=args.secret),
+            # None leaves the input out, so existing ingress-nginx releases see no new input.
+            skip_crds=None if controller.install_crds else True,
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        self.register_outputs({"release": self.release.status, "service": self.service_name})

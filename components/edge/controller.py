@@ -1,0 +1,42 @@
+"""What the edge wing needs to know about one ingress controller."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+ValuesBuilder = Callable[..., dict[str, Any]]
+"""`(replicas=, load_balancer_ip=, overrides=) -> Helm values` of a controller's chart."""
+
+
+@dataclass(frozen=True)
+class Controller:
+    """One edge controller: its chart, where it runs, and how routes reach it.
+
+    Routes (the sites' Ingresses, cert-manager's HTTP-01 solver) name
+    `ingress_class` and carry `route_annotations`: the edge decides what a
+    route says, never the Site.
+    """
+
+    key: str
+    """Its value of `multisite:edge`."""
+    chart: str
+    repository: str
+    version: str
+    """The pinned chart version (the default of its config section)."""
+    namespace: str
+    release_name: str
+    service: str
+    """Name of the LoadBalancer Service the chart creates, in `namespace`."""
+    values: ValuesBuilder
+    ingress_class: str
+    route_annotations: Mapping[str, str]
+    install_crds: bool
+    """Whether the chart's `crds/` are needed (False: skipped)."""
+    retired: str | None = None
+    """A warning for every preview when the controller gets no fixes any more."""
+
+    def http01_solver(self) -> dict[str, Any]:
+        """The ACME HTTP-01 solver of a ClusterIssuer that answers through this edge."""
+        return {"http01": {"ingress": {"ingressClassName": self.ingress_class}}}

@@ -1,0 +1,104 @@
+"""Traefik Proxy: the maintained edge, serving the sites' Ingresses as ingress-nginx did.
+
+Traefik runs its ingress-nginx-compatible provider (`kubernetesIngressNGINX`,
+generally available since Traefik v3.6.2): it serves Ingresses of class
+`nginx` and honours their `nginx.ingress.kubernetes.io/*` annotations, so the
+Sites and cert-manager's HTTP-01 solver are the same on both edges. It
+redirects HTTP to HTTPS per Ingress that has TLS (`ssl-redirect`), never the
+solver's Ingress, which has none. Traefik's own Ingress and CRD providers
+are off, so nothing else on the cluster can add routes to this edge.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from components.edge.controller import Controller
+from components.helm_chart import merge_values
+
+CHART_VERSION = "41.3.0"
+# The chart's appVersion, pinned as the image tag so a chart bump never
+# changes the proxy unseen.
+TRAEFIK_VERSION = "v3.7.11"
+INGRESS_CLASS = "nginx"
+# The controller value ingress-nginx's IngressClass carries, which Traefik's
+# compatible provider matches.
+NGINX_CONTROLLER = "k8s.io/ingress-nginx"
+
+
+def ingress_class_manifest() -> dict[str, Any]:
+    """The `nginx` IngressClass, rendered by the Traefik release itself.
+
+    The ingress-nginx chart creates this class; Traefik's chart only makes a
+    class of its own controller. Rendering it through the release keeps the
+    class owned by whichever edge is installed, so switching edges never
+    meets a class that the other release still owns.
+    """
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": INGRESS_CLASS},
+        "spec": {"controller": NGINX_CONTROLLER},
+    }
+
+
+def traefik_values(
+    *, replicas: int, load_balancer_ip: str | None, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Helm values for Traefik: hardened, bound to the static IP, serving class `nginx`.
+
+    `overrides` (the stack's `traefik.values`) merge last.
+    """
+    service_spec: dict[str, Any] = {
+        "type": "LoadBalancer",
+        # Keep client source IPs; GKE health-checks only nodes with a ready pod.
+        "externalTrafficPolicy": "Local",
+    }
+    if load_balancer_ip is not None:
+        # Bound as ingress-nginx's is (README: why loadBalancerIP).
+        service_spec["loadBalancerIP"] = load_balancer_ip
+    values: dict[str, Any] = {
+        "image": {"tag": TRAEFIK_VERSION},
+        "deployment": {"replicas": replicas},
+        # Like ingress-nginx's chart: a budget only when a second replica can serve.
+        "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
+        "service": {"spec": service_spec},
+        # No dashboard and no API; the `traefik` entry point stays unexposed (chart default).
+        "api": {"dashboard": False},
+        "providers": {
+            "kubernetesIngressNGINX": {
+                "enabled": True,
+                "ingressClass": INGRESS_CLASS,
+                "controllerClass": NGINX_CONTROLLER,
+                # Ingresses report the load balancer's address, as with ingress-nginx.
+                "publishService": {"enabled": True},
+            },
+            "kubernetesIngress": {"enabled": False},
+            "kubernetesCRD": {"enabled": False},
+        },
+        # Traefik's own (default!) IngressClass would claim Ingresses without a class.
+        "ingressClass": {"enabled": False},
+        "extraObjects": [ingress_class_manifest()],
+        "accessLog": {"enabled": True, "format": "json"},
+        "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
+        "resources": {"requests": {"cpu": "100m", "memory": "90Mi"}},
+    }
+    return merge_values(values, overrides or {})
+
+
+TRAEFIK = Controller(
+    key="traefik",
+    chart="traefik",
+    repository="https://traefik.github.io/charts",
+    version=CHART_VERSION,
+    namespace="traefik",
+    release_name="traefik",
+    service="traefik",
+    values=traefik_values,
+    ingress_class=INGRESS_CLASS,
+    # Honoured by the compatible provider: a 308 to HTTPS on the plain-HTTP
+    # router of an Ingress with TLS.
+    route_annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "true"},
+    # The chart's crds/ are Traefik's and Traefik Hub's CRDs, for providers we turn off.
+    install_crds=False,
+)
