@@ -105,4 +105,4 @@ class Edge(pulumi.ComponentResource):
             skip_crds=None if controller.install_crds else True,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        self.register_outputs({"release": self.release.status, "service": self.service_name})
+        self.register_outputs({"release": self.release.status})
