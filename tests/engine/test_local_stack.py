@@ -169,8 +169,8 @@ def what_the_sites_rely_on(cluster: Cluster) -> dict[str, str]:
     return {
         key: uid
         for key, uid in cluster.inventory().items()
-        if key.split(" ")[0] in ("Ingress", "Certificate", "ClusterIssuer", "Deployment")
-        or key.startswith("Service default/")
+        if key.split(" ")[0] in ("Ingress", "Certificate", "ClusterIssuer")
+        or key.startswith(("Deployment default/", "Service default/"))
     }
 
 
