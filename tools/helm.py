@@ -16,6 +16,10 @@ from tools.engine_env import UPSTREAM
 #: The Kubernetes version charts are rendered for (their kubeVersion checks,
 #: `Capabilities`): the sandbox's kube-apiserver minor.
 KUBE_VERSION = "1.35.0"
+#: What a Kubernetes 1.35 API server's discovery tells Helm and `helm template`
+#: does not know: the group/version/kind the charts test for (the Traefik
+#: chart falls back to policy/v1beta1 PodDisruptionBudgets without it).
+API_VERSIONS = ("policy/v1/PodDisruptionBudget",)
 
 
 class RenderError(RuntimeError):
@@ -68,6 +72,7 @@ def render_text(
             namespace,
             "--kube-version",
             KUBE_VERSION,
+            *(arg for api in API_VERSIONS for arg in ("--api-versions", api)),
             "--values",
             values_file.name,
         ]

@@ -16,9 +16,10 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from components.cert_manager import CHART_VERSION as CERT_MANAGER_CHART_VERSION
 from components.cert_manager import cert_manager_values
-from components.config import CERT_MANAGER_CHART_VERSION, INGRESS_NGINX_CHART_VERSION
-from components.ingress_nginx import ingress_nginx_values
+from components.edge.ingress_nginx import INGRESS_NGINX, ingress_nginx_values
+from components.edge.traefik import TRAEFIK, traefik_values
 from tools.helm import RenderError, render, render_text, upstream_chart
 
 pytestmark = pytest.mark.engine
@@ -31,13 +32,21 @@ CERT_MANAGER_UPSTREAM = "v1.21.1"
 CHARTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     # name: (archive version, release, namespace, values the program passes)
     "ingress-nginx": (
-        INGRESS_NGINX_CHART_VERSION,
+        INGRESS_NGINX.version,
         "ingress-nginx",
         "ingress-nginx",
         ingress_nginx_values(replicas=2, load_balancer_ip=ADDRESS),
     ),
     "cert-manager": (CERT_MANAGER_UPSTREAM, "cert-manager", "cert-manager", cert_manager_values()),
+    "traefik": (
+        TRAEFIK.version,
+        "traefik",
+        "traefik",
+        traefik_values(replicas=2, load_balancer_ip=ADDRESS),
+    ),
 }
+# The program installs Traefik without its chart's CRDs (Edge: skip_crds).
+WITH_CRDS = {"ingress-nginx": True, "cert-manager": True, "traefik": TRAEFIK.install_crds}
 
 
 def rendered(helm: str, chart: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
@@ -48,12 +57,20 @@ def rendered(helm: str, chart: str, values: dict[str, Any] | None = None) -> lis
         program_values if values is None else values,
         release=release,
         namespace=namespace,
+        include_crds=WITH_CRDS[chart],
     )
 
 
 def rendered_text(helm: str, chart: str, values: dict[str, Any]) -> str:
     version, release, namespace, _ = CHARTS[chart]
-    return render_text(helm, upstream_chart(chart, version), values, release=release, namespace=namespace)
+    return render_text(
+        helm,
+        upstream_chart(chart, version),
+        values,
+        release=release,
+        namespace=namespace,
+        include_crds=WITH_CRDS[chart],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -181,3 +198,40 @@ def test_cert_manager_keeps_its_crds_and_turns_the_exact_path_gate_off(helm: str
 def test_the_rendered_cert_manager_chart_is_the_pinned_release_line() -> None:
     # Patch releases of one line share the chart's values; a new minor would not.
     assert CERT_MANAGER_CHART_VERSION.rsplit(".", 1)[0] == CERT_MANAGER_UPSTREAM.rsplit(".", 1)[0]
+
+
+def test_traefik_service_is_bound_to_the_address(helm: str) -> None:
+    objects = rendered(helm, "traefik")
+    (service,) = objects_by_kind(objects, "Service")
+    assert service["metadata"]["name"] == TRAEFIK.service
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["loadBalancerIP"] == ADDRESS
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
+    # Only HTTP and HTTPS reach the outside; no dashboard, API or metrics port.
+    assert sorted(p["port"] for p in service["spec"]["ports"]) == [80, 443]
+    (pdb,) = objects_by_kind(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+
+
+def test_traefik_serves_the_nginx_class_through_its_compatible_provider_only(helm: str) -> None:
+    objects = rendered(helm, "traefik")
+    classes = [
+        (c["metadata"]["name"], c["spec"]["controller"]) for c in objects_by_kind(objects, "IngressClass")
+    ]
+    assert classes == [("nginx", "k8s.io/ingress-nginx")]  # and no default class of Traefik's own
+    (deployment,) = objects_by_kind(objects, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    args = container["args"]
+    assert "--providers.kubernetesingressnginx" in args
+    assert "--providers.kubernetesingressnginx.ingressClass=nginx" in args
+    assert "--providers.kubernetesingressnginx.controllerClass=k8s.io/ingress-nginx" in args
+    assert not [
+        a for a in args if a.startswith(("--providers.kubernetesingress=", "--providers.kubernetescrd"))
+    ]
+    assert "--providers.kubernetesingress" not in args
+    assert "--api.dashboard=false" in args
+    assert not [a for a in args if a.startswith("--api.insecure")]
+    assert "--accesslog=true" in args
+    assert "--global.checkNewVersion=false" in args
+    assert container["image"] == "docker.io/traefik:v3.7.11"
+    assert objects_by_kind(objects, "CustomResourceDefinition") == []

@@ -172,7 +172,8 @@ def outputs_of(run: ProgramRun, component: str) -> dict[str, Any]:
 def test_components_register_what_they_expose() -> None:
     def build() -> None:
         gate = k8s.core.v1.ConfigMap("gate")
-        issuers = ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, ingress_class="nginx"))
+        solver = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
+        issuers = ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver))
         assert issuers.names == {"staging": "letsencrypt-staging", "prod": "letsencrypt-prod"}
         StaticIp("ip", StaticIpArgs(name="my-ip", region="europe-west1"))
         site = Site(
@@ -180,9 +181,8 @@ def test_components_register_what_they_expose() -> None:
             SiteArgs(
                 site=SiteConfig(host="www.example.com", service="web"),
                 issuer="letsencrypt-staging",
-                ingress_class="nginx",
+                edge=Edge("edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig())),
                 issuers=issuers,
-                ingress_controller=gate,
             ),
         )
         assert site.secret_name == "www-example-com-tls"

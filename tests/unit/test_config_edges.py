@@ -243,14 +243,15 @@ def test_an_unknown_key_with_a_close_match_names_it() -> None:
 
 def test_an_unknown_top_level_key_without_a_close_match() -> None:
     assert problems({**MINIMAL, "qqqqq": 1}) == [
-        "multisite:qqqqq: unknown key; expected only: multisite:cluster, multisite:staticIp,"
-        " multisite:acme, multisite:ingressNginx, multisite:certManager, multisite:dns, multisite:sites"
+        "multisite:qqqqq: unknown key; expected only: multisite:edge, multisite:charts, multisite:cluster,"
+        " multisite:staticIp, multisite:acme, multisite:ingressNginx, multisite:traefik,"
+        " multisite:certManager, multisite:dns, multisite:sites"
     ]
 
 
 def test_a_dotted_key_that_is_no_section_is_just_unknown() -> None:
     (problem,) = problems({**MINIMAL, "foo.bar": "x"})
-    assert problem.startswith("multisite:foo.bar: unknown key; expected only: multisite:cluster,")
+    assert problem.startswith("multisite:foo.bar: unknown key; expected only: multisite:edge,")
 
 
 def test_a_nested_key_without_path_and_a_non_string_value() -> None:

@@ -74,7 +74,7 @@ def test_static_ip_name_region_and_tier_reach_the_address() -> None:
 def test_a_reserved_address_of_your_own_binds_the_controller_and_is_exported() -> None:
     r = run(staticIp={"address": "34.120.10.20"}, dns={"zone": "example-com"})
     assert not r.of_type(ADDRESS)
-    service = r.named("ingress-nginx-release").inputs["values"]["controller"]["service"]
+    service = r.named("edge-release").inputs["values"]["controller"]["service"]
     assert service["loadBalancerIP"] == "34.120.10.20"
     assert r.outputs["ingressIp"] == "34.120.10.20"
     (record,) = r.of_type(RECORD)
@@ -108,7 +108,7 @@ def test_chart_versions_sources_and_values_reach_the_releases() -> None:
         },
         certManager={"version": "v1.20.0", "chart": "oci://quay.io/jetstack/charts/cert-manager"},
     )
-    nginx = r.named("ingress-nginx-release").inputs
+    nginx = r.named("edge-release").inputs
     assert nginx["version"] == "4.14.0"
     assert (nginx["chart"], nginx["repositoryOpts"]) == (
         "ingress-nginx",
@@ -123,9 +123,9 @@ def test_chart_versions_sources_and_values_reach_the_releases() -> None:
 
 def test_default_chart_pins_are_the_documented_ones() -> None:
     r = run()
-    assert r.named("ingress-nginx-release").inputs["version"] == "4.15.1"  # README "Pinned versions"
+    assert r.named("edge-release").inputs["version"] == "4.15.1"  # README "Pinned versions"
     assert r.named("cert-manager-release").inputs["version"] == "v1.21.2"
-    assert r.named("ingress-nginx-release").inputs["values"]["controller"]["replicaCount"] == 2
+    assert r.named("edge-release").inputs["values"]["controller"]["replicaCount"] == 2
 
 
 def test_acme_email_reaches_both_issuers_and_no_wait_by_default() -> None:
@@ -166,3 +166,24 @@ def test_image_site_replicas_and_namespace_reach_the_workload() -> None:
     assert deployment.prop("spec", "replicas") == 3
     assert deployment.prop("metadata", "namespace") == "web"
     assert r.named("www.example.com-service").prop("metadata", "namespace") == "web"
+
+
+def test_traefik_settings_reach_the_edge_release() -> None:
+    r = run(
+        edge="traefik",
+        traefik={
+            "version": "41.2.0",
+            "replicas": 3,
+            "chart": "https://mirror.example.com/traefik",
+            "values": {"logs": {"general": {"level": "WARN"}}},
+        },
+    )
+    release = r.named("edge-release").inputs
+    assert release["version"] == "41.2.0"
+    assert (release["chart"], release["repositoryOpts"]) == (
+        "traefik",
+        {"repo": "https://mirror.example.com/traefik"},
+    )
+    assert release["values"]["deployment"]["replicas"] == 3
+    assert release["values"]["logs"] == {"general": {"level": "WARN"}}
+    assert run(edge="traefik").named("edge-release").inputs["version"] == "41.3.0"  # README "Pinned versions"

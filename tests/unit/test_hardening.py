@@ -13,7 +13,7 @@ from typing import Any
 
 from components.cert_manager import cert_manager_values
 from components.config import SiteConfig
-from components.ingress_nginx import ingress_nginx_values
+from components.edge.ingress_nginx import ingress_nginx_values
 from components.site import certificate_manifest, deployment_manifest, ingress_manifest, service_manifest
 from tests.support import ProgramRun, run_program, stack_config
 
@@ -97,9 +97,8 @@ def test_certificate_key_is_ecdsa_p256_rotated_on_every_renewal() -> None:
 
 
 def test_site_objects_carry_the_recommended_labels() -> None:
-    assert ingress_manifest(SITE, ingress_class="nginx", skip_await=False)["metadata"]["labels"] == labels(
-        "ingress"
-    )
+    ingress = ingress_manifest(SITE, ingress_class="nginx", annotations={}, skip_await=False)
+    assert ingress["metadata"]["labels"] == labels("ingress")
     assert deployment_manifest(SITE, skip_await=False)["metadata"]["labels"] == labels("web")
     assert service_manifest(SITE, skip_await=False)["metadata"]["labels"] == labels("web")
 
@@ -175,15 +174,15 @@ def release(run: ProgramRun, name: str) -> dict[str, Any]:
 
 def test_both_releases_time_out_after_ten_minutes_and_wait_unless_told_not_to() -> None:
     dev = run_program(stack_config("dev"))
-    nginx, cert_manager = release(dev, "ingress-nginx-release"), release(dev, "cert-manager-release")
+    edge, cert_manager = release(dev, "edge-release"), release(dev, "cert-manager-release")
     # README: the Release times out after 10 minutes (Helm's timeout is in seconds).
-    assert nginx["timeout"] == 600 and cert_manager["timeout"] == 600
-    assert nginx["skipAwait"] is False and cert_manager["skipAwait"] is False
+    assert edge["timeout"] == 600 and cert_manager["timeout"] == 600
+    assert edge["skipAwait"] is False and cert_manager["skipAwait"] is False
     assert cert_manager["waitForJobs"] is True  # the startupapicheck hook Job
-    assert nginx["name"] == "ingress-nginx" and cert_manager["name"] == "cert-manager"
+    assert edge["name"] == "traefik" and cert_manager["name"] == "cert-manager"  # dev: edge traefik
     assert cert_manager["namespace"] == "cert-manager"
     assert dev.named("cert-manager-namespace").inputs["metadata"] == {"name": "cert-manager"}
-    assert dev.named("ingress-nginx-namespace").inputs["metadata"] == {"name": "ingress-nginx"}
+    assert dev.named("edge-namespace").inputs["metadata"] == {"name": "traefik"}
 
 
 def test_skip_await_reaches_every_object_that_would_wait() -> None:
@@ -192,10 +191,10 @@ def test_skip_await_reaches_every_object_that_would_wait() -> None:
         "multisite:cluster": {"kubeconfig": "apiVersion: v1\nkind: Config\n", "skipAwait": True},
     }
     run = run_program(config)
-    for name in ("ingress-nginx-release", "cert-manager-release"):
+    for name in ("edge-release", "cert-manager-release"):
         assert release(run, name)["skipAwait"] is True
     assert release(run, "cert-manager-release")["waitForJobs"] is False
-    for name in ("ingress-nginx-namespace", "cert-manager-namespace"):
+    for name in ("edge-namespace", "cert-manager-namespace"):
         assert run.named(name).inputs["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
     for name in (
         "www.dev.example.com-deployment",
