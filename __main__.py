@@ -98,9 +98,7 @@ def main() -> None:
     cert_manager = CertManager(
         "cert-manager",
         CertManagerArgs(
-            version=settings.cert_manager.version,
-            chart=settings.cert_manager.chart,
-            values=settings.cert_manager.values,
+            config=settings.cert_manager,
             secret=settings.is_secret("certManager"),
             skip_await=skip_await,
         ),

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm_chart import chart_source, merge_values
-from components.metadata import await_annotations, object_meta
-from components.secrets import secret_if
+from components.helm_chart import ChartRelease, merge_values, namespaced_release
 
-CHART = "cert-manager"
+if TYPE_CHECKING:  # config reads the chart pin from this module
+    from components.config import CertManagerConfig
+
 # The newest patch of the newest supported line (see README "Pinned versions").
 CHART_VERSION = "v1.21.2"
-REPOSITORY = "https://charts.jetstack.io"
-RELEASE_NAME = "cert-manager"
-NAMESPACE = "cert-manager"
+RELEASE = ChartRelease(
+    chart="cert-manager",
+    repository="https://charts.jetstack.io",
+    release_name="cert-manager",
+    namespace="cert-manager",
+)
 # cert-manager >= 1.18 makes HTTP-01 solver Ingresses with pathType Exact, which
 # ingress-nginx's strict path validation rejects for the challenge path. We turn
 # the gate off on cert-manager's side so ingress-nginx keeps strict validation.
@@ -45,14 +48,10 @@ def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, An
 class CertManagerArgs:
     """The cert-manager release."""
 
-    version: str
-    """Chart version (pinned)."""
-    chart: str | None = None
-    """Chart source override: repository URL or local directory."""
-    values: dict[str, Any] = field(default_factory=dict)
-    """Extra values, merged last."""
+    config: CertManagerConfig
+    """The stack's `multisite:certManager`, whole."""
     secret: bool = False
-    """The stack's section for this chart was set with `--secret`: every input from it is secret."""
+    """That section was set with `--secret`: every input from it is secret."""
     skip_await: bool = False
     """Do not wait for workloads to become ready (sandbox clusters)."""
 
@@ -64,21 +63,15 @@ class CertManager(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("multisite:cert_manager:CertManager", name, None, opts)
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=object_meta(NAMESPACE, annotations=await_annotations(args.skip_await)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name=RELEASE_NAME,
-            namespace=namespace.metadata["name"],
-            version=secret_if(args.secret, args.version),
-            values=secret_if(args.secret, cert_manager_values(args.values)),
-            timeout=600,
-            wait_for_jobs=not args.skip_await,
+        self.release = namespaced_release(
+            name,
+            RELEASE,
+            args.config,
+            cert_manager_values(args.config.values),
+            parent=self,
+            secret=args.secret,
             skip_await=args.skip_await,
-            **chart_source(CHART, REPOSITORY, args.chart, secret=args.secret),
-            opts=pulumi.ResourceOptions(parent=self),
+            # The startupapicheck hook Job succeeds only once the webhook answers.
+            wait_for_jobs=not args.skip_await,
         )
         self.register_outputs({"release": self.release.status})

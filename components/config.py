@@ -849,8 +849,8 @@ def _charts_from(
 ) -> dict[str, ChartConfig]:
     """The sections in use, with their chart taken from `directory` unless they name one."""
     in_use = {
-        EDGE_SECTIONS[edge]: CONTROLLERS[edge].chart,
-        "certManager": cert_manager_chart.CHART,
+        EDGE_SECTIONS[edge]: CONTROLLERS[edge].release.chart,
+        "certManager": cert_manager_chart.RELEASE.chart,
     }
     found: dict[str, ChartConfig] = {}
     for section, chart in in_use.items():

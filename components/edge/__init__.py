@@ -18,9 +18,7 @@ import pulumi_kubernetes as k8s
 from components.edge.controller import Controller
 from components.edge.ingress_nginx import INGRESS_NGINX
 from components.edge.traefik import TRAEFIK
-from components.helm_chart import chart_source
-from components.metadata import await_annotations, object_meta
-from components.secrets import secret_if
+from components.helm_chart import namespaced_release
 
 if TYPE_CHECKING:  # config reads the chart pins from the controller modules
     from components.config import EdgeConfig
@@ -46,9 +44,6 @@ class EdgeArgs:
 
 class Edge(pulumi.ComponentResource):
     """A namespace and a `helm.v3.Release` of the selected controller.
-
-    `helm.v3.Release` (not `helm.v4.Chart`) because ingress-nginx's admission
-    webhook certificate is made by Helm hook Jobs, which `Chart` drops.
 
     Both controllers share these resources' names, so switching edges is a
     replacement of the edge's own resources and nothing else. The release is
@@ -80,29 +75,23 @@ class Edge(pulumi.ComponentResource):
         self.ingress_class = controller.ingress_class
         self.route_annotations = dict(controller.route_annotations)
         self.http01_solver = controller.http01_solver()
-        self.service_name = f"{controller.namespace}/{controller.service}"
+        self.service_name = f"{controller.release.namespace}/{controller.service}"
 
-        namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=object_meta(controller.namespace, annotations=await_annotations(args.skip_await)),
-            opts=pulumi.ResourceOptions(parent=self),
-        )
         values = pulumi.Output.from_input(args.load_balancer_ip).apply(
             lambda ip: controller.values(
                 replicas=config.replicas, load_balancer_ip=ip, overrides=config.values
             )
         )
-        self.release = k8s.helm.v3.Release(
-            f"{name}-release",
-            name=controller.release_name,
-            namespace=namespace.metadata["name"],
-            version=secret_if(args.secret, config.version),
-            values=secret_if(args.secret, values),
-            timeout=600,
+        self.release = namespaced_release(
+            name,
+            controller.release,
+            config,
+            values,
+            parent=self,
+            secret=args.secret,
             skip_await=args.skip_await,
-            **chart_source(controller.chart, controller.repository, config.chart, secret=args.secret),
             # None leaves the input out, so existing ingress-nginx releases see no new input.
             skip_crds=None if controller.install_crds else True,
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            delete_before_replace=True,
         )
         self.register_outputs({"release": self.release.status})

@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from components.helm_chart import ChartRelease
+
 ValuesBuilder = Callable[..., dict[str, Any]]
 """`(replicas=, load_balancer_ip=, overrides=) -> Helm values` of a controller's chart."""
 
@@ -21,12 +23,9 @@ class Controller:
 
     key: str
     """Its value of `multisite:edge`."""
-    chart: str
-    repository: str
+    release: ChartRelease
     version: str
     """The pinned chart version (the default of its config section)."""
-    namespace: str
-    release_name: str
     service: str
     """Name of the LoadBalancer Service the chart creates, in `namespace`."""
     values: ValuesBuilder

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.edge.controller import Controller
-from components.helm_chart import merge_values
+from components.helm_chart import ChartRelease, merge_values
 
 # The final release of the retired project (2026-03-19, controller v1.15.1).
 CHART_VERSION = "4.15.1"
@@ -76,11 +76,13 @@ def ingress_nginx_values(
 
 INGRESS_NGINX = Controller(
     key="ingress-nginx",
-    chart="ingress-nginx",
-    repository="https://kubernetes.github.io/ingress-nginx",
+    release=ChartRelease(
+        chart="ingress-nginx",
+        repository="https://kubernetes.github.io/ingress-nginx",
+        release_name="ingress-nginx",
+        namespace="ingress-nginx",
+    ),
     version=CHART_VERSION,
-    namespace="ingress-nginx",
-    release_name="ingress-nginx",
     service="ingress-nginx-controller",
     values=ingress_nginx_values,
     ingress_class=INGRESS_CLASS,

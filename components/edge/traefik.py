@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from components.edge.controller import Controller
-from components.helm_chart import merge_values
+from components.helm_chart import ChartRelease, merge_values
 
 CHART_VERSION = "41.3.0"
 # The chart's appVersion, pinned as the image tag so a chart bump never
@@ -88,11 +88,13 @@ def traefik_values(
 
 TRAEFIK = Controller(
     key="traefik",
-    chart="traefik",
-    repository="https://traefik.github.io/charts",
+    release=ChartRelease(
+        chart="traefik",
+        repository="https://traefik.github.io/charts",
+        release_name="traefik",
+        namespace="traefik",
+    ),
     version=CHART_VERSION,
-    namespace="traefik",
-    release_name="traefik",
     service="traefik",
     values=traefik_values,
     ingress_class=INGRESS_CLASS,

@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, CertManagerArgs
 from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
-from components.config import IngressNginxConfig, SiteConfig
+from components.config import CertManagerConfig, IngressNginxConfig, SiteConfig
 from components.edge import Edge, EdgeArgs
 from components.edge.ingress_nginx import INGRESS_NGINX
 from components.site import DnsArgs, Site, SiteArgs
@@ -84,7 +84,9 @@ def test_cert_manager_protection_reaches_every_child() -> None:
 
         def build(protect: bool = protect) -> None:
             CertManager(
-                "cm", CertManagerArgs(version="v1.21.2"), opts=pulumi.ResourceOptions(protect=protect)
+                "cm",
+                CertManagerArgs(config=CertManagerConfig()),
+                opts=pulumi.ResourceOptions(protect=protect),
             )
 
         run = checked(record(build))
