@@ -104,6 +104,8 @@ def test_traefik_serves_the_nginx_class_with_its_compatible_provider_only() -> N
     assert providers["kubernetesIngressNGINX"]["controllerClass"] == "k8s.io/ingress-nginx"
     assert providers["kubernetesIngress"] == {"enabled": False}
     assert providers["kubernetesCRD"] == {"enabled": False}
+    # Ingresses report the load balancer's address, as ingress-nginx makes them do.
+    assert providers["kubernetesIngressNGINX"]["publishService"] == {"enabled": True}
     # Traefik's own IngressClass is off; the release renders ingress-nginx's `nginx` class.
     assert values["ingressClass"] == {"enabled": False}
     assert values["extraObjects"] == [
@@ -131,7 +133,7 @@ def test_traefik_is_hardened() -> None:
     assert values["image"] == {"tag": "v3.7.11"}  # the chart's appVersion, pinned
     assert values["api"] == {"dashboard": False}
     assert "insecure" not in values["api"]
-    assert values["accessLog"]["enabled"] is True
+    assert values["accessLog"] == {"enabled": True, "format": "json"}  # README: JSON access logs
     assert values["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
     assert values["resources"]["requests"] == {"cpu": "100m", "memory": "90Mi"}
 
