@@ -72,7 +72,7 @@ def test_an_identity_without_rights_previews_what_the_deploy_identity_previews(
     finally:
         stack.write_config(config)
         kubeconfig.write_text(admin)
-    assert as_admin.change_summary.get(auto.OpType.CREATE) == 3  # the new site's component, Certificate, Ingress
+    assert as_admin.change_summary.get(auto.OpType.CREATE) == 3  # the site component, Certificate, Ingress
     assert as_previewer.change_summary == as_admin.change_summary
     for name in ("preview-example-net", "preview.example.net"):
         assert name in as_previewer.stdout
