@@ -36,17 +36,8 @@ def upstream_chart(name: str, version: str) -> Path:
     return path
 
 
-def render(
-    helm: str,
-    chart: Path,
-    values: Mapping[str, Any],
-    *,
-    release: str,
-    namespace: str,
-    include_crds: bool = True,
-) -> list[dict[str, Any]]:
-    """Every object `helm install` would create (hooks included), in chart order."""
-    text = render_text(helm, chart, values, release=release, namespace=namespace, include_crds=include_crds)
+def manifests(text: str) -> list[dict[str, Any]]:
+    """The objects in `helm template` output, in chart order."""
     return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
@@ -59,7 +50,7 @@ def render_text(
     namespace: str,
     include_crds: bool = True,
 ) -> str:
-    """The manifests as `helm template` prints them."""
+    """Every object `helm install` would create (hooks included), as `helm template` prints them."""
     with tempfile.NamedTemporaryFile("w", suffix=".json") as values_file:
         json.dump(values, values_file)
         values_file.flush()

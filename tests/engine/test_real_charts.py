@@ -20,7 +20,7 @@ from components.cert_manager import CHART_VERSION as CERT_MANAGER_CHART_VERSION
 from components.cert_manager import cert_manager_values
 from components.edge.ingress_nginx import INGRESS_NGINX, ingress_nginx_values
 from components.edge.traefik import TRAEFIK, traefik_values
-from tools.helm import RenderError, render, render_text, upstream_chart
+from tools.helm import RenderError, manifests, render_text, upstream_chart
 
 pytestmark = pytest.mark.engine
 
@@ -49,18 +49,6 @@ CHARTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
 WITH_CRDS = {"ingress-nginx": True, "cert-manager": True, "traefik": TRAEFIK.install_crds}
 
 
-def rendered(helm: str, chart: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    version, release, namespace, program_values = CHARTS[chart]
-    return render(
-        helm,
-        upstream_chart(chart, version),
-        program_values if values is None else values,
-        release=release,
-        namespace=namespace,
-        include_crds=WITH_CRDS[chart],
-    )
-
-
 def rendered_text(helm: str, chart: str, values: dict[str, Any]) -> str:
     version, release, namespace, _ = CHARTS[chart]
     return render_text(
@@ -71,6 +59,11 @@ def rendered_text(helm: str, chart: str, values: dict[str, Any]) -> str:
         namespace=namespace,
         include_crds=WITH_CRDS[chart],
     )
+
+
+def rendered(helm: str, chart: str, values: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The chart's objects, with the program's values unless `values` are given."""
+    return manifests(rendered_text(helm, chart, CHARTS[chart][3] if values is None else values))
 
 
 @pytest.fixture(scope="module")
