@@ -18,6 +18,17 @@ from pulumi.runtime import settings as pulumi_settings
 ROOT = Path(__file__).resolve().parent.parent
 STATIC_IP = "203.0.113.7"
 
+# Type tokens of what the program registers, as the engine names them.
+PROVIDER = "pulumi:providers:kubernetes"
+ADDRESS = "gcp:compute/address:Address"
+RECORD = "gcp:dns/recordSet:RecordSet"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
+CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+
 
 @dataclass(frozen=True)
 class Registered:

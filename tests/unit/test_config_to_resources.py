@@ -10,13 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support import STATIC_IP, ProgramRun, run_program
+from tests.support import ADDRESS, CERTIFICATE, ISSUER, PROVIDER, RECORD, STATIC_IP, ProgramRun, run_program
 
-ADDRESS = "gcp:compute/address:Address"
-RECORD = "gcp:dns/recordSet:RecordSet"
-ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
-CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
-PROVIDER = "pulumi:providers:kubernetes"
 INLINE = "apiVersion: v1\nkind: Config\n"
 BASE: dict[str, Any] = {
     "gcp:project": "base-project",

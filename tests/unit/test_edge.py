@@ -10,12 +10,9 @@ import pytest
 
 from components.config import ConfigError, load_settings
 from components.edge.traefik import traefik_values
-from tests.support import ProgramRun, Registered, run_program, stack_config
+from tests.support import INGRESS, ISSUER, ProgramRun, Registered, run_program, stack_config
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
-RELEASE = "kubernetes:helm.sh/v3:Release"
-ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 
 
 def problems(raw: dict[str, Any]) -> list[str]:

@@ -13,7 +13,15 @@ import yaml
 
 from components.config import ConfigError
 from tests.support import (
+    ADDRESS,
+    CERTIFICATE,
+    DEPLOYMENT,
+    INGRESS,
+    ISSUER,
+    RECORD,
+    RELEASE,
     ROOT,
+    SERVICE,
     STATIC_IP,
     DuplicateUrnError,
     ProgramRun,
@@ -23,15 +31,6 @@ from tests.support import (
     run_program,
     stack_config,
 )
-
-ADDRESS = "gcp:compute/address:Address"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
-CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
-DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-SERVICE = "kubernetes:core/v1:Service"
-RECORD = "gcp:dns/recordSet:RecordSet"
 
 
 def depends_on(run: ProgramRun, resource: Registered, name: str) -> bool:

@@ -6,14 +6,16 @@ from typing import Any
 
 import pytest
 
-from tests.support import ProgramRun, Registered, run_program
-
-PROVIDER = "pulumi:providers:kubernetes"
-RELEASE = "kubernetes:helm.sh/v3:Release"
-ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
-CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
-ADDRESS = "gcp:compute/address:Address"
-RECORD = "gcp:dns/recordSet:RecordSet"
+from tests.support import (
+    ADDRESS,
+    CERTIFICATE,
+    ISSUER,
+    PROVIDER,
+    RECORD,
+    ProgramRun,
+    Registered,
+    run_program,
+)
 
 INLINE_KUBECONFIG = "apiVersion: v1\nkind: Config\nusers:\n- name: ci\n  user:\n    token: s3cr3t-token\n"
 BASE: dict[str, Any] = {
