@@ -109,7 +109,8 @@ def main() -> None:
         ClusterIssuersArgs(
             cert_manager=cert_manager.release,
             http01_solver=edge.http01_solver,
-            email=None if settings.acme.email is None else secret_if(acme_secret, settings.acme.email),
+            acme=settings.acme,
+            secret=acme_secret,
         ),
         opts=on_cluster,
     )

@@ -15,6 +15,8 @@ import ipaddress
 import os
 import re
 import shlex
+import ssl
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
@@ -375,12 +377,79 @@ class StaticIpConfig(_Model):
         return self.enabled and self.address is None
 
 
+def acme_directory_url(value: str) -> str:
+    """Check the URL of an ACME directory (`https://host[:port]/path`); return it unchanged."""
+    url = urllib.parse.urlsplit(value)
+    if url.scheme != "https" or not url.hostname:
+        raise ValueError(
+            "expected the https:// URL of an ACME directory, such as"
+            " 'https://ca.internal:14000/dir' (RFC 8555 serves ACME over HTTPS only)"
+        )
+    if url.username is not None or url.password is not None or url.fragment:
+        raise ValueError("expected an ACME directory URL without user, password or #fragment")
+    return value
+
+
+def pem_ca_bundle(value: str) -> str:
+    """Check a PEM bundle of one or more CA certificates; return it unchanged."""
+    blocks = re.findall(r"-----BEGIN ([A-Z0-9 ]+)-----", value)
+    others = sorted({kind for kind in blocks if kind != "CERTIFICATE"})
+    if not blocks or others:
+        found = f"{', '.join(others)} blocks" if others else "no PEM block"
+        raise ValueError(
+            f"expected PEM certificates only (-----BEGIN CERTIFICATE----- blocks); found {found}"
+        )
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=value)
+    except ssl.SSLError as err:
+        raise ValueError(f"expected PEM certificates that parse; OpenSSL says: {err.reason or err}") from None
+    return value
+
+
+class AcmeServersConfig(_Model):
+    """Private ACME directories (step-ca, Pebble, an internal Boulder) in place of Let's Encrypt's."""
+
+    staging: str | None = None
+    prod: str | None = None
+
+    @field_validator("staging", "prod")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        return acme_directory_url(value)
+
+
 class AcmeConfig(_Model):
-    """Let's Encrypt: which issuer the sites use, and how `pulumi up` waits."""
+    """Let's Encrypt: which issuer the sites use, and how `pulumi up` waits.
+
+    `servers` points an issuer at a private ACME directory instead, and
+    `caBundle` holds the CAs that sign those directories' HTTPS certificates.
+    """
+
+    FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"ca_bundle"})
 
     issuer: IssuerChoice
     email: EmailStr | None = None
     wait_for_certificates: bool = False
+    servers: AcmeServersConfig = Field(default_factory=AcmeServersConfig)
+    ca_bundle: str | None = None
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+        if "caBundle" in given and "servers" not in given:
+            return [
+                "expected 'caBundle' only together with 'servers': Let's Encrypt's own"
+                " directories are served with publicly trusted certificates"
+            ]
+        return []
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle(cls, value: str) -> str:
+        return pem_ca_bundle(value)
+
+    def server(self, choice: str) -> str | None:
+        """The private directory of issuer `choice`, or None for Let's Encrypt's."""
+        return self.servers.staging if choice == "staging" else self.servers.prod
 
 
 class ChartConfig(_Model):
@@ -649,11 +718,25 @@ def _path(prefix: str, loc: Sequence[int | str]) -> str:
     return out
 
 
+def _model_at(model: type[_Model], loc: Sequence[int | str]) -> type[_Model]:
+    """The nested config object at `loc` (keys as written) inside `model`."""
+    for part in loc:
+        if isinstance(part, int):
+            continue  # an item of a list: same object type
+        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
+        nested = field.annotation if field is not None else None
+        if not (isinstance(nested, type) and issubclass(nested, _Model)):
+            break
+        model = nested
+    return model
+
+
 def _describe(error: Mapping[str, Any], model: type[_Model]) -> str:
     kind, msg = error["type"], str(error["msg"])
     if kind == "missing":
         return "missing; this key is required"
     if kind == "extra_forbidden":
+        model = _model_at(model, error["loc"][:-1])
         key = str(error["loc"][-1])
         close = difflib.get_close_matches(key, model.keys(), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""

@@ -16,6 +16,8 @@ from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# A CA certificate for `multisite:acme.caBundle` (tests/fixtures/pki/README.md).
+TEST_CA = (ROOT / "tests" / "fixtures" / "pki" / "acme-ca.pem").read_text()
 STATIC_IP = "203.0.113.7"
 
 # Type tokens of what the program registers, as the engine names them.

@@ -119,6 +119,18 @@ def test_cluster_issuers_use_acme_v2_http01_through_nginx() -> None:
     }
 
 
+def test_a_private_acme_server_replaces_lets_encrypt_and_brings_its_ca() -> None:
+    solver = {"http01": {"ingress": {"ingressClassName": "traefik"}}}
+    private = cluster_issuer_manifest(
+        "staging", solver=solver, email=None, server="https://ca.internal/dir", ca_bundle="Q0E="
+    )
+    assert private["spec"]["acme"]["server"] == "https://ca.internal/dir"
+    assert private["spec"]["acme"]["caBundle"] == "Q0E="
+    # Let's Encrypt's directories are publicly trusted: no bundle even if one is given.
+    public = cluster_issuer_manifest("prod", solver=solver, email=None, ca_bundle="Q0E=")
+    assert "caBundle" not in public["spec"]["acme"]
+
+
 def test_certificate_covers_host_and_aliases() -> None:
     cert = certificate_manifest(IMAGE_SITE, issuer="letsencrypt-prod", wait=False)
     assert cert["metadata"]["name"] == "www-example-com"

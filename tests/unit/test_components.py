@@ -9,12 +9,14 @@ import pulumi_kubernetes as k8s
 
 from components.cert_manager import CertManager, CertManagerArgs
 from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
-from components.config import CertManagerConfig, IngressNginxConfig, SiteConfig
+from components.config import AcmeConfig, CertManagerConfig, IngressNginxConfig, SiteConfig
 from components.edge import Edge, EdgeArgs
 from components.edge.ingress_nginx import INGRESS_NGINX
 from components.site import DnsArgs, Site, SiteArgs
 from components.static_ip import StaticIp, StaticIpArgs
 from tests.support import STATIC_IP, ProgramRun, record
+
+STAGING = AcmeConfig(issuer="staging")
 
 
 def children(run: ProgramRun, parent_name: str) -> dict[str, str]:
@@ -103,7 +105,7 @@ def test_cluster_issuers_depend_on_what_they_are_given() -> None:
     def build() -> None:
         gate = k8s.core.v1.ConfigMap("gate")
         solver = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
-        ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver, email=None))
+        ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver, acme=STAGING))
 
     run = checked(record(build))
     assert children(run, "issuers") == {
@@ -175,7 +177,9 @@ def test_components_register_what_they_expose() -> None:
     def build() -> None:
         gate = k8s.core.v1.ConfigMap("gate")
         solver = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
-        issuers = ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver))
+        issuers = ClusterIssuers(
+            "issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver, acme=STAGING)
+        )
         assert issuers.names == {"staging": "letsencrypt-staging", "prod": "letsencrypt-prod"}
         StaticIp("ip", StaticIpArgs(name="my-ip", region="europe-west1"))
         site = Site(

@@ -14,7 +14,7 @@ from components.config import (
     load_settings,
     validate_host,
 )
-from tests.support import ROOT, lay_out_local_stack, stack_config
+from tests.support import ROOT, TEST_CA, lay_out_local_stack, stack_config
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
 SITE = {"host": "www.example.com", "service": "web"}
@@ -144,6 +144,58 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         "typo in acme",
         {"acme": {"issuer": "prod", "emial": "ops@example.com"}},
         ["multisite:acme.emial = 'ops@example.com'", "unknown key (did you mean 'email'?)"],
+    ),
+    (
+        "ACME directory over plain HTTP",
+        {"acme": {"issuer": "prod", "servers": {"prod": "http://ca.internal/dir"}}},
+        ["multisite:acme.servers.prod = 'http://ca.internal/dir'", "expected the https:// URL"],
+    ),
+    (
+        "ACME directory without a host",
+        {"acme": {"issuer": "prod", "servers": {"staging": "https:///dir"}}},
+        ["multisite:acme.servers.staging = 'https:///dir'", "expected the https:// URL"],
+    ),
+    (
+        "ACME directory with a password in it",
+        {"acme": {"issuer": "prod", "servers": {"prod": "https://u:p@ca.internal/dir"}}},
+        ["multisite:acme.servers.prod", "without user, password or #fragment"],
+    ),
+    (
+        "typo in acme.servers",
+        {"acme": {"issuer": "prod", "servers": {"production": "https://ca.internal/dir"}}},
+        ["multisite:acme.servers.production", "unknown key", "expected only: prod, staging"],
+    ),
+    (
+        "CA bundle for Let's Encrypt's own directories",
+        {"acme": {"issuer": "prod", "caBundle": TEST_CA}},
+        ["multisite:acme = ", "expected 'caBundle' only together with 'servers'"],
+    ),
+    (
+        "CA bundle that is not PEM",
+        {"acme": {"issuer": "prod", "servers": {"prod": "https://ca.internal/dir"}, "caBundle": "MIIB"}},
+        ["multisite:acme.caBundle = 'MIIB'", "expected PEM certificates only", "no PEM block"],
+    ),
+    (
+        "CA bundle with a private key in it",
+        {
+            "acme": {
+                "issuer": "prod",
+                "servers": {"prod": "https://ca.internal/dir"},
+                "caBundle": TEST_CA + "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n",
+            }
+        },
+        ["multisite:acme.caBundle", "found PRIVATE KEY blocks"],
+    ),
+    (
+        "CA bundle whose certificate does not parse",
+        {
+            "acme": {
+                "issuer": "prod",
+                "servers": {"prod": "https://ca.internal/dir"},
+                "caBundle": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            }
+        },
+        ["multisite:acme.caBundle", "expected PEM certificates that parse"],
     ),
     (
         "typo in a top-level key",

@@ -7,10 +7,21 @@ differs from its default and finds it in the registered inputs.
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
-from tests.support import ADDRESS, CERTIFICATE, ISSUER, PROVIDER, RECORD, STATIC_IP, ProgramRun, run_program
+from tests.support import (
+    ADDRESS,
+    CERTIFICATE,
+    ISSUER,
+    PROVIDER,
+    RECORD,
+    STATIC_IP,
+    TEST_CA,
+    ProgramRun,
+    run_program,
+)
 
 INLINE = "apiVersion: v1\nkind: Config\n"
 BASE: dict[str, Any] = {
@@ -129,6 +140,32 @@ def test_acme_email_reaches_both_issuers_and_no_wait_by_default() -> None:
     (certificate,) = r.of_type(CERTIFICATE)
     assert "annotations" not in certificate.inputs["metadata"]
     assert r.outputs["issuer"] == "letsencrypt-staging"
+
+
+def test_a_private_acme_server_and_its_ca_reach_only_its_own_issuer() -> None:
+    r = run(
+        acme={
+            "issuer": "staging",
+            "servers": {"staging": "https://pebble.test:14000/dir"},
+            "caBundle": TEST_CA,
+        }
+    )
+    staging, prod = (
+        r.named(f"cluster-issuers-{choice}").prop("spec", "acme") for choice in ("staging", "prod")
+    )
+    assert staging["server"] == "https://pebble.test:14000/dir"
+    # cert-manager's ACMEIssuer.caBundle: base64 of the PEM bundle (CRD format: byte).
+    assert base64.b64decode(staging["caBundle"]).decode() == TEST_CA
+    assert prod["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert "caBundle" not in prod
+
+
+def test_private_acme_servers_for_both_issuers() -> None:
+    servers = {"staging": "https://ca.internal/staging", "prod": "https://ca.internal/prod"}
+    r = run(acme={"issuer": "prod", "servers": servers, "caBundle": TEST_CA})
+    for choice, url in servers.items():
+        acme = r.named(f"cluster-issuers-{choice}").prop("spec", "acme")
+        assert (acme["server"], base64.b64decode(acme["caBundle"]).decode()) == (url, TEST_CA)
 
 
 def test_site_namespace_port_and_issuer_reach_its_objects() -> None:

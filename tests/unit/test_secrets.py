@@ -12,6 +12,7 @@ from tests.support import (
     ISSUER,
     PROVIDER,
     RECORD,
+    TEST_CA,
     ProgramRun,
     Registered,
     run_program,
@@ -77,6 +78,14 @@ def test_secret_acme_keeps_email_issuer_and_wait_secret() -> None:
     assert secret_at(certificate, "spec", "issuerRef", "name")
     assert secret_at(certificate, "metadata", "annotations", "pulumi.com/waitFor")
     assert "issuer" in run.secret_outputs
+
+
+def test_secret_acme_keeps_a_private_server_and_its_ca_bundle_secret() -> None:
+    acme = {"issuer": "prod", "servers": {"prod": "https://ca.internal/dir"}, "caBundle": TEST_CA}
+    run = secret_run("acme", config={**BASE, "multisite:acme": acme})
+    issuer = run.named("cluster-issuers-prod")
+    assert issuer.prop("spec", "acme", "server") == "https://ca.internal/dir"
+    assert secret_at(issuer, "spec", "acme", "server") and secret_at(issuer, "spec", "acme", "caBundle")
 
 
 def test_secret_static_ip_keeps_the_address_secret_wherever_it_goes() -> None:
