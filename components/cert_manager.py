@@ -37,6 +37,9 @@ def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, An
         # Deleting the CRDs would delete every Certificate in the cluster.
         "crds": {"enabled": True, "keep": True},
         "featureGates": FEATURE_GATES,
+        # Each TLS Secret is owned by its Certificate: removing a site removes its
+        # private key too, instead of leaving it in the cluster.
+        "enableCertificateOwnerRef": True,
         # A post-install hook Job that waits until the webhook answers; the
         # release (and so every issuer that depends on it) waits for it.
         "startupapicheck": {"enabled": True},

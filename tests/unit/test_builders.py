@@ -74,8 +74,11 @@ def test_cert_manager_values_install_and_keep_crds_and_fix_http01_path_type() ->
     assert values["crds"] == {"enabled": True, "keep": True}
     assert values["featureGates"] == "ACMEHTTP01IngressPathTypeExact=false"
     assert values["startupapicheck"] == {"enabled": True}
+    # Removing a site removes its Certificate and its TLS Secret (issue 8): the
+    # Secret must be owned by the Certificate for the garbage collector to delete it.
+    assert values["enableCertificateOwnerRef"] is True
     # installCRDs is deprecated and the 1.21 values schema rejects unknown keys.
-    assert set(values) == {"crds", "featureGates", "startupapicheck"}
+    assert set(values) == {"crds", "featureGates", "startupapicheck", "enableCertificateOwnerRef"}
 
 
 def test_merge_values_does_not_mutate_its_inputs() -> None:

@@ -86,6 +86,7 @@ def test_cert_manager_overrides_merge_last() -> None:
         "crds": {"enabled": True, "keep": False},
         "featureGates": "ACMEHTTP01IngressPathTypeExact=false",
         "startupapicheck": {"enabled": True},
+        "enableCertificateOwnerRef": True,
         "replicaCount": 2,
     }
 
