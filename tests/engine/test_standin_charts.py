@@ -3,8 +3,8 @@
 There is no helm binary here, so the templates are kept simple enough to check
 as text: lines that are only a template action are dropped and inline
 ``{{ ... }}`` expressions replaced by a placeholder, and what remains must be
-the YAML the chart renders. The engine smoke test (tools/engine_smoke.py)
-installs the cert-manager stand-in for real through helm.v3.Release.
+the YAML the chart renders. tests/engine/test_local_stack.py installs them
+for real through helm.v3.Release.
 """
 
 from __future__ import annotations

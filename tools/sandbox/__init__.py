@@ -1,12 +1,19 @@
-"""A throwaway Kubernetes API server on loopback for engine tests.
+"""The sandbox: a throwaway Kubernetes API server, or a small cluster, on this machine.
 
-``Sandbox`` starts etcd and kube-apiserver (the binaries that
+``Sandbox()`` starts etcd and kube-apiserver (the binaries that
 ``scripts/engine`` provides) on 127.0.0.1 with free ports, a CA and serving
 certificate made with the ``openssl`` CLI, a static bearer token in group
 ``system:masters``, a service-account key pair and RBAC, and writes a
-kubeconfig into its directory. There is no controller-manager, scheduler or
-kubelet: objects are stored and validated, nothing runs. Two consequences are
-handled here:
+kubeconfig into its directory.
+
+``Sandbox(cluster=True)`` is a small cluster instead: the same two plus
+kube-controller-manager, a node agent that runs pods as local processes, a
+load balancer, and Pebble as the ACME CA, each in its own module of this
+package (README "The sandbox cluster"), in network namespaces of their own.
+
+On the bare API server there is no controller-manager, scheduler or kubelet:
+objects are stored and validated, nothing runs. Two consequences are handled
+there:
 
 * ``--enable-garbage-collector=false`` on kube-apiserver: the API server then
   adds no ``foregroundDeletion``/``orphan`` finalizers, so deletes (the Pulumi
@@ -35,7 +42,7 @@ Python::
 
 CLI::
 
-    python -m tools.sandbox start [--dir D]   # prints the kubeconfig path
+    python -m tools.sandbox start [--dir D] [--cluster]   # prints the kubeconfig path
     python -m tools.sandbox status [--dir D]
     python -m tools.sandbox stop [--dir D]
 """
@@ -45,7 +52,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
 import json
 import os
 import secrets
@@ -63,10 +69,11 @@ from pathlib import Path
 from typing import Any
 
 from tools.engine_env import REPO_ROOT, EngineNotProvided, engine_env
+from tools.sandbox import network
 
 DEFAULT_DIR = REPO_ROOT / ".sandbox"
 STATE_FILE = "sandbox.json"
-OWNED = ("pki", "etcd", "logs", "kubeconfig", STATE_FILE)
+OWNED = ("pki", "etcd", "logs", "kubeconfig", "node.kubeconfig", "pods", STATE_FILE)
 CLUSTER_NAME = "multisite-sandbox"
 
 
@@ -150,13 +157,6 @@ def _terminate(pid: int, start_time: str | None, timeout: float = 15.0) -> None:
     raise SandboxError(f"process {pid} did not exit after SIGKILL")
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM when the parent thread dies (Linux prctl)."""
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 def _reap_child(pid: int) -> None:
     """Collect the exit status if ``pid`` is our child (avoids zombies)."""
     with contextlib.suppress(ChildProcessError):
@@ -187,7 +187,7 @@ def make_pki(pki: Path, token: str) -> None:
         "basicConstraints=CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\n"
         "extendedKeyUsage=serverAuth\n"
-        "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,"
+        f"subjectAltName=IP:127.0.0.1,IP:{network.NODE_IP},DNS:localhost,DNS:kubernetes,"
         "DNS:kubernetes.default,DNS:kubernetes.default.svc\n"
     )
     ssl(
@@ -198,7 +198,11 @@ def make_pki(pki: Path, token: str) -> None:
     ssl("genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sa.key")
     ssl("pkey -in sa.key -pubout -out sa.pub")
     # Static token file: token,user,uid,"group1,group2"
-    (pki / "tokens.csv").write_text(f'{token},sandbox-admin,sandbox-admin,"system:masters"\n')
+    # The controller manager signs in as the user its bootstrap RBAC role is bound to.
+    (pki / "tokens.csv").write_text(
+        f'{token},sandbox-admin,sandbox-admin,"system:masters"\n'
+        f"{secrets.token_hex(24)},system:kube-controller-manager,system:kube-controller-manager\n"
+    )
     for p in pki.iterdir():
         p.chmod(0o600)
 
@@ -281,6 +285,12 @@ class Sandbox:
             The CLI ``start`` turns it off to leave the sandbox running.
         extra_apiserver_args: appended to the kube-apiserver command line.
         startup_timeout: seconds to wait for etcd and for /readyz.
+        cluster: run a small cluster instead of a bare API server: a node
+            network namespace (``tools.sandbox.network``) with etcd,
+            kube-apiserver and kube-controller-manager in it, a node agent
+            that runs pods as local processes (``tools.sandbox.kubelet``) and
+            an API server door on this namespace's loopback. Needs root. The
+            namespace reaper is not used: the real namespace controller runs.
     """
 
     def __init__(
@@ -293,6 +303,8 @@ class Sandbox:
         die_with_parent: bool = True,
         extra_apiserver_args: tuple[str, ...] | list[str] = (),
         startup_timeout: float = 90.0,
+        cluster: bool = False,
+        acme_always_valid: bool = False,
     ) -> None:
         self.directory = Path(directory) if directory is not None else DEFAULT_DIR
         self.directory = self.directory.resolve()
@@ -302,6 +314,9 @@ class Sandbox:
         self.die_with_parent = die_with_parent
         self.extra_apiserver_args = list(extra_apiserver_args)
         self.startup_timeout = startup_timeout
+        self.cluster = cluster
+        self.acme_always_valid = acme_always_valid
+        self.node = network.NodeNetwork(network.node_name_for(self.directory))
         self.token = ""
         self.server = ""
         self.ports: dict[str, int] = {}
@@ -312,6 +327,17 @@ class Sandbox:
     @property
     def kubeconfig(self) -> Path:
         return self.directory / "kubeconfig"
+
+    @property
+    def node_kubeconfig(self) -> Path:
+        """The admin kubeconfig for use inside the node namespace (cluster sandboxes)."""
+        return self.directory / "node.kubeconfig"
+
+    def run_in_node(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        """`subprocess.run(cmd)` inside the node namespace, where pods, the ACME CA,
+        the DNS server and the load balancer's addresses are reachable."""
+        netns = self.node.netns
+        return subprocess.run(cmd, preexec_fn=lambda: network.enter(netns), text=True, **kwargs)
 
     @property
     def pki(self) -> Path:
@@ -371,25 +397,62 @@ class Sandbox:
         self.token = secrets.token_hex(24)
         make_pki(self.pki, self.token)
 
-        client, peer, secure = _free_ports(3)
-        self.ports = {"etcd-client": client, "etcd-peer": peer, "apiserver": secure}
-        self.server = f"https://127.0.0.1:{secure}"
+        if self.cluster:
+            problem = network.available()
+            if problem:
+                raise SandboxError(f"the sandbox cluster cannot start: {problem}")
+            # Inside the node namespace the well-known ports are free; only
+            # the door on this namespace's loopback needs a free port.
+            (door,) = _free_ports(1)
+            self.ports = {"etcd-client": 2379, "etcd-peer": 2380, "apiserver": 6443, "door": door}
+            self.server = f"https://127.0.0.1:{door}"
+        else:
+            client, peer, secure = _free_ports(3)
+            self.ports = {"etcd-client": client, "etcd-peer": peer, "apiserver": secure}
+            self.server = f"https://127.0.0.1:{secure}"
         try:
+            if self.cluster:
+                self.node.create()
+                self._write_state()  # the door reads its ports from it
+                self._spawn_module("apiserver-door", "_forward")
             self._start_etcd(etcd_bin)
             self._start_apiserver(apiserver_bin)
             self.kubeconfig.write_text(
                 kubeconfig_yaml(self.server, (self.pki / "ca.crt").read_bytes(), self.token)
             )
             self.kubeconfig.chmod(0o600)
+            if self.cluster:
+                self.node_kubeconfig.write_text(
+                    kubeconfig_yaml(
+                        f"https://{network.NODE_IP}:{self.ports['apiserver']}",
+                        (self.pki / "ca.crt").read_bytes(),
+                        self.token,
+                    )
+                )
+                self.node_kubeconfig.chmod(0o600)
             self._wait_ready()
-            if self.namespace_reaper:
+            if self.cluster:
+                self._start_cluster_processes()
+            elif self.namespace_reaper:
                 self._start_reaper()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+    def _spawn(
+        self, name: str, cmd: list[str], env: dict[str, str] | None = None, *, in_node: bool | None = None
+    ) -> None:
+        """Start `cmd`, logging to logs/<name>.log; in the node namespace when
+        `in_node` (default: whenever this is a cluster sandbox)."""
+        netns = self.node.netns if (self.cluster if in_node is None else in_node) else None
+
+        def before_exec() -> None:
+            if self.die_with_parent:
+                network.die_with_parent()
+            if netns:
+                network.enter(netns)
+
         with open(self.logs / f"{name}.log", "wb") as log:
             proc = subprocess.Popen(
                 cmd,
@@ -399,7 +462,7 @@ class Sandbox:
                 cwd=self.directory,
                 env=env,
                 start_new_session=True,  # no terminal signals from the caller's shell
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                preexec_fn=before_exec,
             )
         self._popen[name] = proc
         self.processes[name] = {
@@ -436,6 +499,8 @@ class Sandbox:
                 "--unsafe-no-fsync",
             ],
         )
+        if self.cluster:
+            return  # not reachable from here: kube-apiserver's /readyz checks etcd
         deadline = time.monotonic() + self.startup_timeout
         url = f"http://127.0.0.1:{c}/health"
         while True:
@@ -459,8 +524,7 @@ class Sandbox:
             [
                 apiserver_bin,
                 f"--etcd-servers=http://127.0.0.1:{self.ports['etcd-client']}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                *self._apiserver_network_args(),
                 f"--secure-port={self.ports['apiserver']}",
                 f"--cert-dir={pki}",
                 f"--tls-cert-file={pki / 'server.crt'}",
@@ -472,14 +536,85 @@ class Sandbox:
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 "--service-cluster-ip-range=10.96.0.0/16",
                 "--allow-privileged=true",
-                # No garbage collector runs: delete at once, no GC finalizers.
-                "--enable-garbage-collector=false",
-                # Endpoints of the `kubernetes` Service may not be a loopback IP.
-                "--endpoint-reconciler-type=none",
                 "--profiling=false",
                 *self.extra_apiserver_args,
             ],
         )
+
+    def _apiserver_network_args(self) -> list[str]:
+        if self.cluster:
+            return [
+                "--bind-address=0.0.0.0",
+                f"--advertise-address={network.NODE_IP}",
+                # Webhooks and aggregated APIs are called at a ready endpoint
+                # of their Service (a pod IP), as no kube-proxy serves ClusterIPs.
+                "--enable-aggregator-routing=true",
+            ]
+        return [
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            # No garbage collector runs: delete at once, no GC finalizers.
+            "--enable-garbage-collector=false",
+            # Endpoints of the `kubernetes` Service may not be a loopback IP.
+            "--endpoint-reconciler-type=none",
+        ]
+
+    def _spawn_module(self, name: str, command: str, *, in_node: bool = False) -> None:
+        """Run `python -m tools.sandbox <command> --dir <dir>` (it may enter the node itself)."""
+        env = dict(os.environ)
+        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        self._spawn(
+            name,
+            [sys.executable, "-m", "tools.sandbox", command, "--dir", str(self.directory)],
+            env=env,
+            in_node=in_node,
+        )
+
+    def _start_cluster_processes(self) -> None:
+        from tools.sandbox import controller_manager, pebble
+
+        env = engine_env()
+        kcm = controller_manager.prepare(self.pki, self.directory)
+        self._spawn("kube-controller-manager", controller_manager.command(env, kcm, self.pki))
+        self._spawn_module("kubelet", "_kubelet")
+        self._spawn_module("load-balancer", "_load_balancer", in_node=False)
+        self._spawn("dns", pebble.dns_command(env))
+        config = pebble.prepare(self.directory, self.pki)
+        self._spawn(
+            "pebble",
+            pebble.pebble_command(env, config),
+            env={**os.environ, **pebble.pebble_env(always_valid=self.acme_always_valid)},
+        )
+        time.sleep(0.5)
+        for name in ("kube-controller-manager", "kubelet", "load-balancer", "dns", "pebble"):
+            self._check_running(name)
+
+    def acme_root(self) -> str:
+        """The PEM root certificate the sandbox's ACME CA (Pebble) signs with."""
+        from tools.sandbox import pebble
+
+        fetch = (
+            "import ssl,sys,urllib.request;"
+            "c=ssl.create_default_context(cafile=sys.argv[2]);"
+            "sys.stdout.write(urllib.request.urlopen(sys.argv[1],context=c,timeout=5).read().decode())"
+        )
+        proc = self.run_in_node(
+            [sys.executable, "-c", fetch, pebble.ROOT_URL, str(self.pki / "ca.crt")],
+            capture_output=True,
+            timeout=30,
+        )
+        if proc.returncode != 0:
+            raise SandboxError(
+                f"could not read the ACME CA's root from {pebble.ROOT_URL}: {proc.stderr[-400:]}"
+            )
+        return proc.stdout
+
+    @property
+    def acme_directory(self) -> str:
+        """The sandbox CA's ACME directory (cluster sandboxes); trust pki/ca.crt for it."""
+        from tools.sandbox import pebble
+
+        return pebble.DIRECTORY
 
     def _api(self) -> _Api:
         return _Api(self.server, self.pki / "ca.crt", self.token)
@@ -520,6 +655,7 @@ class Sandbox:
 
     def _write_state(self) -> None:
         state = {
+            "cluster": self.cluster,
             "server": self.server,
             "kubeconfig": str(self.kubeconfig),
             "ports": self.ports,
@@ -533,12 +669,16 @@ class Sandbox:
         return [p["pid"] for p in self.processes.values()]
 
     def stop(self) -> None:
-        """Stop the reaper, kube-apiserver and etcd (in that order) and wait for them."""
+        """Stop every process (the pods' agent first, etcd last), wait for them,
+        and remove the cluster's network namespaces."""
         if not self.processes:
             state = _read_state(self.directory)
             if state:
                 self.processes = state["processes"]
-        order = ["namespace-reaper", "kube-apiserver", "etcd"]
+        order = [
+            "kubelet", "load-balancer", "pebble", "dns", "namespace-reaper",
+            "kube-controller-manager", "kube-apiserver", "etcd", "apiserver-door",
+        ]  # fmt: skip
         names = [n for n in order if n in self.processes] + [n for n in self.processes if n not in order]
         errors = []
         for name in names:
@@ -556,6 +696,11 @@ class Sandbox:
         self.processes = {}
         if self.state_file.exists():
             self.state_file.unlink()
+        if self.cluster:
+            try:
+                self.node.destroy()
+            except network.NetworkError as err:
+                errors.append(str(err))
         if errors:
             raise SandboxError("; ".join(errors))
 
@@ -567,6 +712,7 @@ class Sandbox:
         if not state:
             raise SandboxError(f"no sandbox state in {sb.directory}")
         sb.server = state["server"]
+        sb.cluster = state.get("cluster", False)
         sb.ports = state["ports"]
         sb.processes = state["processes"]
         tokens = (sb.pki / "tokens.csv").read_text().split(",", 1)
@@ -708,16 +854,38 @@ def main(argv: list[str] | None = None) -> int:
         ("stop", "stop the sandbox started in --dir"),
         ("status", "say whether a sandbox runs in --dir"),
         ("_reap", argparse.SUPPRESS),
+        ("_forward", argparse.SUPPRESS),
+        ("_kubelet", argparse.SUPPRESS),
+        ("_load_balancer", argparse.SUPPRESS),
     ):
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--dir", default=str(DEFAULT_DIR), help="sandbox directory (default: %(default)s)")
+        if name == "start":
+            p.add_argument(
+                "--cluster",
+                action="store_true",
+                help="a small cluster (controllers and pods in network namespaces; needs root)",
+            )
     args = parser.parse_args(argv)
     directory = Path(args.dir).resolve()
 
     if args.command == "_reap":
         return _reaper_main(directory)
+    if args.command == "_forward":
+        ports = (_read_state(directory) or {})["ports"]
+        return network.forward_main(
+            network.node_name_for(directory), ports["door"], f"127.0.0.1:{ports['apiserver']}"
+        )
+    if args.command == "_kubelet":
+        from tools.sandbox import kubelet
+
+        return kubelet.main(directory)
+    if args.command == "_load_balancer":
+        from tools.sandbox import load_balancer
+
+        return load_balancer.main(directory)
     if args.command == "start":
-        sb = Sandbox(directory, die_with_parent=False)
+        sb = Sandbox(directory, die_with_parent=False, cluster=args.cluster)
         try:
             sb.start()
         except (SandboxError, EngineNotProvided) as err:
@@ -749,7 +917,3 @@ def main(argv: list[str] | None = None) -> int:
         print(("running " if sb.running() else "partly running ") + sb.server)
         return 0 if sb.running() else 1
     return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,71 @@
+"""The sandbox node agent gives a container what a kubelet would (rules from the Kubernetes docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tools.sandbox import kubelet, network
+
+POD: dict[str, Any] = {
+    "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels": {"app": "web"}},
+    "spec": {"serviceAccountName": "web", "nodeName": kubelet.NODE_NAME},
+}
+
+
+def test_dollar_paren_references_expand_like_the_kubelet() -> None:
+    # "If a variable cannot be resolved, the reference in the input string will be
+    # unchanged. Double $$ are reduced to a single $" (Container.args, API reference).
+    env = {"POD_NAMESPACE": "cert-manager"}
+    assert kubelet.expand("--ns=$(POD_NAMESPACE)", env) == "--ns=cert-manager"
+    assert kubelet.expand("$(MISSING)-x", env) == "$(MISSING)-x"
+    assert kubelet.expand("$$(POD_NAMESPACE)", env) == "$(POD_NAMESPACE)"
+    assert kubelet.expand("cost: $$5", env) == "cost: $5"
+
+
+def test_images_map_to_their_repository_whatever_the_tag_or_digest() -> None:
+    assert kubelet.image_repository("quay.io/jetstack/cert-manager-controller:v1.21.2") == (
+        "quay.io/jetstack/cert-manager-controller"
+    )
+    assert kubelet.image_repository("docker.io/traefik:v3.7.11@sha256:" + "a" * 64) == "docker.io/traefik"
+    assert kubelet.image_repository("registry:5000/team/app") == "registry:5000/team/app"
+
+
+def test_environment_from_values_fields_and_resources() -> None:
+    container = {
+        "env": [
+            {"name": "A", "value": "1"},
+            {"name": "B", "value": "$(A)-2"},
+            {"name": "NS", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
+            {"name": "IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "CPUS", "valueFrom": {"resourceFieldRef": {"resource": "limits.cpu", "divisor": "1"}}},
+            {
+                "name": "MEM_MI",
+                "valueFrom": {"resourceFieldRef": {"resource": "limits.memory", "divisor": "1Mi"}},
+            },
+        ],
+        "resources": {"limits": {"cpu": "1500m", "memory": "256Mi"}},
+    }
+    env = kubelet.container_env(POD, container, "10.244.0.9", 6443)
+    assert {k: env[k] for k in ("A", "B", "NS", "IP", "APP")} == {
+        "A": "1",
+        "B": "1-2",
+        "NS": "shop",
+        "IP": "10.244.0.9",
+        "APP": "web",
+    }
+    # resourceFieldRef rounds up to the divisor: 1.5 CPUs -> 2.
+    assert (env["CPUS"], env["MEM_MI"]) == ("2", "256")
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == (network.NODE_IP, "6443")
+
+
+def test_pod_addresses_come_after_the_node_and_stay_in_the_pod_network() -> None:
+    node = network.NodeNetwork("unused")
+    assert str(network.POD_NETWORK.network_address + 1) == network.NODE_IP
+    for bad in (0, 2**15):
+        try:
+            node.add_pod(bad)
+        except network.NetworkError as err:
+            assert f"index {bad}" in str(err)
+        else:
+            raise AssertionError(f"pod index {bad} accepted")

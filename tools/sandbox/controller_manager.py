@@ -1,0 +1,64 @@
+"""kube-controller-manager for the sandbox cluster.
+
+The real controllers (namespace deletion, garbage collection, Deployments,
+ReplicaSets, Jobs, EndpointSlices, service accounts and their tokens, ...)
+from the same Kubernetes module as kube-apiserver, run in the node
+namespace. It signs in with a static token as `system:kube-controller-manager`
+and, like kubeadm's, gives each controller its own service account, so the
+bootstrap RBAC roles apply as on a real cluster.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.sandbox import network
+
+KUBECONFIG = "kube-controller-manager.kubeconfig"
+USER = "system:kube-controller-manager"
+
+
+def kubeconfig_text(ca_pem: bytes, token: str, server: str) -> str:
+    import base64
+
+    ca = base64.b64encode(ca_pem).decode()
+    return (
+        "apiVersion: v1\nkind: Config\n"
+        f"clusters:\n- name: sandbox\n  cluster:\n    server: {server}\n"
+        f"    certificate-authority-data: {ca}\n"
+        f"users:\n- name: {USER}\n  user:\n    token: {token}\n"
+        f"contexts:\n- name: sandbox\n  context:\n    cluster: sandbox\n    user: {USER}\n"
+        "current-context: sandbox\n"
+    )
+
+
+def prepare(pki: Path, directory: Path, *, apiserver_port: int = 6443) -> Path:
+    """Write the controller manager's kubeconfig (its token is in pki/tokens.csv)."""
+    token = next(
+        line.split(",", 1)[0] for line in (pki / "tokens.csv").read_text().splitlines() if f",{USER}," in line
+    )
+    path = directory / KUBECONFIG
+    server = f"https://{network.NODE_IP}:{apiserver_port}"
+    path.write_text(kubeconfig_text((pki / "ca.crt").read_bytes(), token, server))
+    path.chmod(0o600)
+    return path
+
+
+def command(env: dict[str, str], kubeconfig: Path, pki: Path) -> list[str]:
+    """The command line: every default controller, one replica (no leader election)."""
+    return [
+        env["MULTISITE_KUBE_CONTROLLER_MANAGER"],
+        f"--kubeconfig={kubeconfig}",
+        f"--authentication-kubeconfig={kubeconfig}",
+        f"--authorization-kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        "--use-service-account-credentials=true",
+        f"--service-account-private-key-file={pki / 'sa.key'}",
+        f"--root-ca-file={pki / 'ca.crt'}",
+        "--cluster-name=multisite-sandbox",
+        "--bind-address=127.0.0.1",
+        # Quick to react: the sandbox is small and tests wait on it.
+        "--node-monitor-period=2s",
+        "--concurrent-gc-syncs=5",
+        "--v=1",
+    ]
