@@ -1,0 +1,86 @@
+"""`tools.status`: what a user reads about each host, from cert-manager's objects."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+
+from tools import status
+
+READY_CERT = {
+    "metadata": {"namespace": "default", "name": "www-example-com"},
+    "spec": {"dnsNames": ["www.example.com", "example.com"], "issuerRef": {"name": "letsencrypt-prod"}},
+    "status": {"conditions": [{"type": "Ready", "status": "True"}], "notAfter": "2027-02-25T10:00:00Z"},
+}
+PENDING_CERT = {
+    "metadata": {"namespace": "blog", "name": "blog-example-org"},
+    "spec": {"dnsNames": ["blog.example.org"], "issuerRef": {"name": "letsencrypt-staging"}},
+    "status": {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "DoesNotExist", "message": "Issuing"}]
+    },
+}
+CHALLENGE = {
+    "metadata": {"namespace": "blog", "name": "blog-example-org-1-2-3"},
+    "spec": {"dnsName": "blog.example.org"},
+    "status": {"state": "pending", "reason": "Waiting for HTTP-01 challenge propagation: connection refused"},
+}
+
+
+class FakeCustomObjects:
+    def __init__(self, **plurals: list[dict[str, Any]]) -> None:
+        self.plurals = plurals
+        self.selectors: dict[str, str | None] = {}
+
+    def list_cluster_custom_object(self, group: str, version: str, plural: str, **kw: Any) -> dict[str, Any]:
+        self.selectors[plural] = kw.get("label_selector")
+        return {"items": self.plurals.get(plural, [])}
+
+
+def test_every_host_of_every_certificate_with_issuer_and_expiry() -> None:
+    api = FakeCustomObjects(certificates=[READY_CERT])
+    rows = status.statuses(api)
+    assert [(r.host, r.ready, r.issuer, r.not_after) for r in rows] == [
+        ("www.example.com", True, "letsencrypt-prod", "2027-02-25T10:00:00Z"),
+        ("example.com", True, "letsencrypt-prod", "2027-02-25T10:00:00Z"),
+    ]
+    assert api.selectors["certificates"] == "app.kubernetes.io/part-of=multisite"
+
+
+def test_a_pending_host_shows_its_challenge_reason() -> None:
+    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT], challenges=[CHALLENGE]))
+    assert not row.ready
+    assert row.reason == "challenge pending: Waiting for HTTP-01 challenge propagation: connection refused"
+
+
+def test_without_a_challenge_the_failed_order_or_the_ready_condition_explains() -> None:
+    order = {
+        "metadata": {"namespace": "blog", "name": "blog-example-org-1-123"},
+        "status": {"state": "errored", "reason": "Failed to create Order: account does not exist"},
+    }
+    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT], orders=[order]))
+    assert row.reason == "order errored: Failed to create Order: account does not exist"
+    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT]))
+    assert row.reason == "DoesNotExist: Issuing"
+
+
+@pytest.mark.parametrize(
+    ("addresses", "shown", "healthy"),
+    [
+        (("34.1.2.3",), "-> 34.1.2.3", True),
+        (("34.9.9.9",), "NOT 34.1.2.3: 34.9.9.9", False),
+        ((), "no A record", False),
+    ],
+)
+def test_dns_column_says_whether_the_name_points_at_the_stack(
+    addresses: tuple[str, ...], shown: str, healthy: bool
+) -> None:
+    one_name = {
+        **READY_CERT,
+        "spec": {"dnsNames": ["www.example.com"], "issuerRef": {"name": "letsencrypt-prod"}},
+    }
+    (row,) = status.statuses(FakeCustomObjects(certificates=[one_name]))
+    row = dataclasses.replace(row, addresses=addresses)
+    assert row.points_at("34.1.2.3") is healthy
+    assert shown in status.render([row], "34.1.2.3").splitlines()[1]

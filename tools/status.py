@@ -1,0 +1,189 @@
+"""Status of a stack's sites, read from the cluster: is each certificate issued, does each name point here?
+
+    python -m tools.status [--kubeconfig PATH] [--context NAME] [--ip ADDRESS] [--resolver HOST[:PORT]]
+    make status STACK=dev            # --ip from the stack's `ingressIp` output
+
+One line per host of every Certificate the program made (label
+`app.kubernetes.io/part-of=multisite`): whether it is Ready, its issuer,
+when it expires, and when it is not Ready the reason cert-manager gives,
+from the failing Challenge or Order when there is one. With --ip, whether
+the host's A records (through --resolver, default the system's) are exactly
+that address: a name that points elsewhere can never pass HTTP-01.
+Exits 0 when every certificate is Ready (and every name points at --ip), else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dns.exception
+import dns.resolver
+
+from components.metadata import PART_OF
+
+SELECTOR = f"app.kubernetes.io/part-of={PART_OF}"
+
+
+@dataclass(frozen=True)
+class HostStatus:
+    """One host of one Certificate."""
+
+    host: str
+    certificate: str
+    ready: bool
+    issuer: str
+    not_after: str
+    reason: str
+    addresses: tuple[str, ...] | None = None
+    """The host's A records, or None when they were not looked up."""
+
+    def points_at(self, ip: str) -> bool:
+        return self.addresses == (ip,)
+
+
+def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in obj.get("status", {}).get("conditions") or [] if c["type"] == kind), {})
+
+
+def _reason(
+    certificate: dict[str, Any], host: str, challenges: list[dict[str, Any]], orders: list[dict[str, Any]]
+) -> str:
+    """Why `host` of a not-Ready certificate is not issued, as cert-manager says it."""
+    namespace = certificate["metadata"]["namespace"]
+    for challenge in challenges:
+        meta, spec, status = challenge["metadata"], challenge["spec"], challenge.get("status", {})
+        if meta["namespace"] == namespace and spec["dnsName"] == host and status.get("state") != "valid":
+            return f"challenge {status.get('state') or 'new'}: {status.get('reason') or 'no reason yet'}"
+    name = certificate["metadata"]["name"]
+    for order in orders:
+        meta, status = order["metadata"], order.get("status", {})
+        if (
+            meta["namespace"] == namespace
+            and meta["name"].startswith(f"{name}-")
+            and status.get("state")
+            in (
+                "errored",
+                "invalid",
+            )
+        ):
+            return f"order {status['state']}: {status.get('reason', '')}"
+    ready = _condition(certificate, "Ready")
+    return f"{ready.get('reason', 'Pending')}: {ready.get('message', 'no status yet')}"
+
+
+def statuses(custom: Any) -> list[HostStatus]:
+    """Every host of every multisite Certificate, through a `CustomObjectsApi`."""
+
+    def listed(group: str, plural: str, **kwargs: Any) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = custom.list_cluster_custom_object(group, "v1", plural, **kwargs)[
+            "items"
+        ]
+        return items
+
+    certificates = listed("cert-manager.io", "certificates", label_selector=SELECTOR)
+    challenges = listed("acme.cert-manager.io", "challenges")
+    orders = listed("acme.cert-manager.io", "orders")
+    rows = []
+    for cert in sorted(certificates, key=lambda c: (c["metadata"]["namespace"], c["metadata"]["name"])):
+        ready = _condition(cert, "Ready").get("status") == "True"
+        for host in cert["spec"].get("dnsNames") or []:
+            rows.append(
+                HostStatus(
+                    host=host,
+                    certificate=f"{cert['metadata']['namespace']}/{cert['metadata']['name']}",
+                    ready=ready,
+                    issuer=cert["spec"]["issuerRef"]["name"],
+                    not_after=cert.get("status", {}).get("notAfter", "-"),
+                    reason="" if ready else _reason(cert, host, challenges, orders),
+                )
+            )
+    return rows
+
+
+def a_records(host: str, resolver: str | None) -> tuple[str, ...]:
+    """The host's IPv4 addresses, sorted: from `resolver` (HOST[:PORT]) or the system's."""
+    if resolver is None:
+        try:
+            infos = socket.getaddrinfo(host, None, socket.AF_INET, socket.SOCK_STREAM)
+        except socket.gaierror:
+            return ()
+        return tuple(sorted({str(info[4][0]) for info in infos}))
+    server, _, port = resolver.partition(":")
+    client = dns.resolver.Resolver(configure=False)
+    client.nameservers = [server]
+    client.port = int(port or 53)
+    try:
+        answer = client.resolve(host, "A", lifetime=5)
+    except dns.exception.DNSException:
+        return ()
+    return tuple(sorted(r.to_text() for r in answer))
+
+
+def with_addresses(rows: list[HostStatus], resolver: str | None) -> list[HostStatus]:
+    return [dataclasses.replace(row, addresses=a_records(row.host, resolver)) for row in rows]
+
+
+def render(rows: list[HostStatus], ip: str | None) -> str:
+    header = ["HOST", "CERTIFICATE", "READY", "ISSUER", "EXPIRES"] + (["DNS"] if ip else []) + ["REASON"]
+    table = [header]
+    for row in rows:
+        line = [row.host, row.certificate, "yes" if row.ready else "NO", row.issuer, row.not_after]
+        if ip:
+            shown = ",".join(row.addresses or ()) or "no A record"
+            line.append(f"-> {ip}" if row.points_at(ip) else f"NOT {ip}: {shown}")
+        line.append(row.reason)
+        table.append(line)
+    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(r[:-1], widths, strict=True)) + "  " + r[-1]
+        for r in table
+    ).rstrip()
+
+
+def stack_ingress_ip(stack: str) -> str | None:
+    """`ingressIp` from `pulumi stack output` of `stack` (None when it has none)."""
+    proc = subprocess.run(
+        ["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"status: pulumi stack output --stack {stack} failed: {proc.stderr.strip()}")
+    value = json.loads(proc.stdout or "{}").get("ingressIp")
+    return str(value) if value else None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.status", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kubeconfig", type=Path, help="default: $KUBECONFIG or ~/.kube/config")
+    parser.add_argument("--context", help="kubeconfig context (default: its current one)")
+    parser.add_argument("--ip", help="the address every host must resolve to (the stack's ingressIp)")
+    parser.add_argument("--stack", help="take --ip from this stack's ingressIp output")
+    parser.add_argument("--resolver", help="DNS server HOST[:PORT] to ask (default: the system's resolver)")
+    args = parser.parse_args(argv)
+
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(args.kubeconfig) if args.kubeconfig else None, context=args.context
+    )
+    ip = args.ip or (stack_ingress_ip(args.stack) if args.stack else None)
+    rows = statuses(client.CustomObjectsApi(api))
+    if ip:
+        rows = with_addresses(rows, args.resolver)
+    if not rows:
+        print(f"no multisite Certificates in this cluster (label {SELECTOR})")
+        return 1
+    print(render(rows, ip))
+    healthy = all(r.ready and (ip is None or r.points_at(ip)) for r in rows)
+    return 0 if healthy else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
