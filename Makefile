@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt policy/requirements.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup engine lint test-unit test-engine test demo bench mutate clean
+.PHONY: setup engine lint test-unit test-engine test demo status bench bench-issuance mutate clean
 
 setup: $(STAMP)
 	@# The policy pack's own virtualenv (PulumiPolicy.yaml: virtualenv venv), as CI's
@@ -50,8 +50,18 @@ test: lint engine
 demo: setup engine
 	$(PY) -m tools.demo $(DEMO_FLAGS)
 
+# Per host of a stack's sites: certificate Ready, issuer, expiry, the reason
+# when not Ready, and (with STACK, which gives the stack's ingressIp) whether
+# the name resolves to it. Against the current kubeconfig context.
+status: setup
+	$(PY) -m tools.status $(if $(STACK),--stack $(STACK)) $(STATUS_FLAGS)
+
 bench: setup
 	$(PY) -m bench.program_eval
+
+# From `up` to every certificate Ready on the sandbox cluster, 3 and 30 sites (root).
+bench-issuance: setup engine
+	$(PY) -m bench.issuance $(BENCH_FLAGS)
 
 # Mutation testing of components/, __main__.py and policy/ against the unit and
 # policy tests (README "Mutation testing"): the score, every surviving mutant

@@ -1,30 +1,40 @@
-"""The README's main job: a real `pulumi up` of the local stack against a sandbox API server.
+"""The README's main job: a real `pulumi up` of the local stack on the sandbox cluster.
 
-Starts the sandbox (etcd + kube-apiserver on loopback), runs `up` on the
-`local` stack with its example sites, prints the stack outputs and what now
-exists in the cluster, then tears the sandbox down (`--keep` leaves it up and
-prints how to reach it).
+Starts the sandbox cluster (tools/sandbox: controllers, cert-manager and
+Traefik as pods, Pebble as the ACME CA; needs root for its network
+namespaces), runs `up` on the `local` stack with its example sites, prints
+the stack outputs, what now exists in the cluster and the status report:
+each host's certificate, issued by the sandbox CA, with its expiry. Then it
+tears the sandbox down (`--keep` leaves it up and prints how to reach it).
+Without root, or with `--api-server-only`, the sandbox is a bare API server
+(nothing runs, no certificate is issued) and the stand-in charts are used.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
 from tools.engine_env import REPO_ROOT, UPSTREAM
 from tools.kube import Cluster
 from tools.local_stack import CHARTS, LocalStack, chart_dir
-from tools.sandbox import DEFAULT_DIR, Sandbox
+from tools.sandbox import DEFAULT_DIR, Sandbox, network, pebble
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
+    parser.add_argument("--api-server-only", action="store_true", help="a bare API server: nothing runs")
     args = parser.parse_args()
+    problem = "--api-server-only" if args.api_server_only else network.available()
+    cluster = problem is None
+    if not cluster:
+        print(f"bare API server, no certificates issued ({problem})", flush=True)
 
-    for name in CHARTS:
+    for name in () if cluster else CHARTS:
         source = chart_dir(name)
         kind = (
             "real chart" if "fixtures" not in source.parts else "STAND-IN chart (see tests/fixtures/charts)"
@@ -32,13 +42,16 @@ def main() -> int:
         print(f"chart {name}: {source.relative_to(REPO_ROOT)} ({kind})", flush=True)
     print(f"chart traefik (multisite:edge traefik): real chart from {UPSTREAM / 'charts'}", flush=True)
 
-    sandbox = Sandbox(DEFAULT_DIR)
+    if cluster:
+        print(f"chart cert-manager: real chart from {UPSTREAM / 'charts'}", flush=True)
+    sandbox = Sandbox(DEFAULT_DIR, cluster=cluster)
     print(f"starting the sandbox cluster in {DEFAULT_DIR} ...", flush=True)
     started = time.monotonic()
     sandbox.start()
     print(f"sandbox ready at {sandbox.server} in {time.monotonic() - started:.1f}s", flush=True)
     try:
-        stack = LocalStack.create(DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig)
+        acme = (sandbox.acme_directory, (sandbox.pki / "ca.crt").read_text().strip()) if cluster else None
+        stack = LocalStack.create(DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig, acme=acme)
         print("pulumi up --stack local", flush=True)
         started = time.monotonic()
         result = stack.up(on_output=lambda line: print(line, flush=True))
@@ -48,6 +61,8 @@ def main() -> int:
         print(json.dumps(stack.outputs(), indent=2))
         print("\nIn the cluster (read back with the Kubernetes API):")
         print(Cluster(sandbox.kubeconfig).report())
+        if cluster:
+            print_status(sandbox)
     finally:
         if args.keep:
             print(
@@ -58,6 +73,19 @@ def main() -> int:
             sandbox.stop()
             print("\nsandbox stopped")
     return 0
+
+
+def print_status(sandbox: Sandbox) -> None:
+    """`make status` as a user runs it, from inside the sandbox's node (its DNS and edge)."""
+    flags = [
+        "--kubeconfig", str(sandbox.node_kubeconfig), "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
+    ]  # fmt: skip
+    print("\n$ python -m tools.status " + " ".join(flags), flush=True)
+    sandbox.run_in_node(
+        [sys.executable, "-m", "tools.status", *flags],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
 
 
 if __name__ == "__main__":

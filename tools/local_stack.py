@@ -73,6 +73,41 @@ def local_config(kubeconfig: Path, *, root: Path = REPO_ROOT) -> dict[str, Any]:
     return config
 
 
+# The cert-manager source the sandbox cluster runs (scripts/engine,
+# engine/versions.env); its chart from ../shared/upstream matches it. The
+# stack's default pin is newer (components/cert_manager.py): a known skew.
+SANDBOX_CERT_MANAGER = "v1.21.1"
+
+
+def cluster_config(config: dict[str, Any], *, acme_directory: str, acme_ca: str) -> dict[str, Any]:
+    """The local stack's config for a sandbox *cluster* (`Sandbox(cluster=True)`).
+
+    What differs from a bare API server: the Traefik edge (it runs there),
+    cert-manager's real chart at the version the sandbox runs, both issuers
+    on the sandbox's ACME CA (`acme_directory`, served with a certificate from
+    `acme_ca`), and `pulumi up` waiting for every certificate.
+    """
+    config = copy.deepcopy(config)
+    charts = Path(config["multisite:charts"])
+    archive = f"cert-manager-{SANDBOX_CERT_MANAGER}.tgz"
+    link = charts / archive
+    if link.is_symlink() or link.exists():
+        link.unlink()
+    link.symlink_to(UPSTREAM / "charts" / archive)
+    config["multisite:edge"] = "traefik"
+    config["multisite:certManager"] = {
+        **config.get("multisite:certManager", {}),
+        "version": SANDBOX_CERT_MANAGER,
+    }
+    config["multisite:acme"] = {
+        **config["multisite:acme"],
+        "servers": {"staging": acme_directory, "prod": acme_directory},
+        "caBundle": acme_ca,
+        "waitForCertificates": True,
+    }
+    return config
+
+
 class StackConfigFile:
     """Read and write the `config:` of a generated `Pulumi.local.yaml` (at `config_file`)."""
 
@@ -110,8 +145,19 @@ class LocalStack(StackConfigFile):
         self.env = env
 
     @classmethod
-    def create(cls, work_dir: Path, *, kubeconfig: Path, env: dict[str, str] | None = None) -> LocalStack:
-        """Lay out `work_dir` and create (or select) the stack in its file backend."""
+    def create(
+        cls,
+        work_dir: Path,
+        *,
+        kubeconfig: Path,
+        env: dict[str, str] | None = None,
+        acme: tuple[str, str] | None = None,
+    ) -> LocalStack:
+        """Lay out `work_dir` and create (or select) the stack in its file backend.
+
+        `acme` = (directory URL, CA PEM) of a sandbox cluster's ACME CA: the
+        stack then gets `cluster_config`.
+        """
         env = env if env is not None else engine_env()
         work_dir.mkdir(parents=True, exist_ok=True)
         (work_dir / "state").mkdir(exist_ok=True)
@@ -133,7 +179,10 @@ class LocalStack(StackConfigFile):
             stack_name=STACK, project_name=PROJECT, program=_program, opts=options
         )
         local = cls(work_dir, stack, stack_env)
-        local.write_config(local_config(kubeconfig))
+        config = local_config(kubeconfig)
+        if acme is not None:
+            config = cluster_config(config, acme_directory=acme[0], acme_ca=acme[1])
+        local.write_config(config)
         return local
 
     # Configuration ----------------------------------------------------------

@@ -1,0 +1,229 @@
+"""Real certificates: the local stack on the sandbox cluster, issued by Pebble through Traefik.
+
+The tests run in file order and share one stack. cert-manager v1.21.1 (its
+real chart and binaries) runs as pods on the sandbox node, Pebble is the ACME
+CA, and HTTP-01 is validated for real: Pebble and cert-manager's self-check
+resolve every name to the edge's load-balancer address and fetch the token
+through Traefik (v3.7.9 built from source; the chart's image is v3.7.11).
+What exists is read back from the API server, never from Pulumi's state.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from tools.engine_env import REPO_ROOT
+from tools.kube import Cluster
+from tools.local_stack import LocalStack
+from tools.sandbox import Sandbox, pebble
+
+pytestmark = [pytest.mark.engine, pytest.mark.e2e]
+
+# The local stack's sites (Pulumi.local.yaml): Certificate name -> the names it must cover.
+SITES = {
+    "some-dummy-url-com": {"some.dummy-url.com"},
+    "www-example-com": {"www.example.com", "example.com"},
+    "blog-example-org": {"blog.example.org"},
+}
+TIMINGS: dict[str, float] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def print_timings(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is None or not TIMINGS:
+        return
+    with capture.global_and_fixture_disabled():  # shown in the CI log, pass or fail
+        print("\nend-to-end step wall times (sandbox cluster):")
+        for step, seconds in TIMINGS.items():
+            print(f"  {step:<45} {seconds:7.1f} s")
+
+
+@pytest.fixture(scope="module")
+def stack(cluster_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    ca = (cluster_sandbox.pki / "ca.crt").read_text().strip()
+    yield LocalStack.create(
+        tmp_path_factory.mktemp("stack"),
+        kubeconfig=cluster_sandbox.kubeconfig,
+        acme=(cluster_sandbox.acme_directory, ca),
+    )
+
+
+def certificate_chain(kube: Cluster, name: str) -> str:
+    secret = kube.core.read_namespaced_secret(name + "-tls", "default")
+    return base64.b64decode(secret.data["tls.crt"]).decode()
+
+
+def subject_alt_names(pem: str) -> set[str]:
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-ext", "subjectAltName"],
+        input=pem,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return set(re.findall(r"DNS:([^,\s]+)", out))
+
+
+def verify_chain(chain: str, root: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+    """`openssl verify` of the leaf against Pebble's root, with the rest of the chain as intermediates."""
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----\n?", chain, re.S)
+    (tmp / "leaf.pem").write_text(blocks[0])
+    (tmp / "intermediates.pem").write_text("".join(blocks[1:]))
+    (tmp / "root.pem").write_text(root)
+    return subprocess.run(
+        ["openssl", "verify", "-CAfile", "root.pem", "-untrusted", "intermediates.pem", "leaf.pem"],
+        cwd=tmp,
+        capture_output=True,
+        text=True,
+    )
+
+
+def ready(certificate: dict[str, Any]) -> bool:
+    conditions = certificate.get("status", {}).get("conditions") or []
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+
+
+def test_up_issues_every_certificate_from_the_sandbox_ca(
+    stack: LocalStack, kube: Cluster, cluster_sandbox: Sandbox, tmp_path: Path
+) -> None:
+    start = time.monotonic()
+    stack.up(on_output=print)
+    TIMINGS["up to every certificate Ready (3 sites)"] = time.monotonic() - start
+
+    certificates = {c["metadata"]["name"]: c for c in kube.certificates()}
+    assert set(certificates) == set(SITES)
+    root = cluster_sandbox.acme_root()
+    for name, hosts in SITES.items():
+        assert ready(certificates[name]), certificates[name].get("status")
+        chain = certificate_chain(kube, name)
+        assert subject_alt_names(chain) == hosts
+        verified = verify_chain(chain, root, tmp_path)
+        assert verified.returncode == 0, verified.stderr
+        # And not against some other root: the sandbox's own CA did not sign it.
+        other = verify_chain(chain, (cluster_sandbox.pki / "ca.crt").read_text(), tmp_path)
+        assert other.returncode != 0
+
+
+def test_status_shows_every_host_issued_with_its_expiry_and_pointing_at_the_edge(
+    stack: LocalStack, cluster_sandbox: Sandbox
+) -> None:
+    # Run where the sandbox's DNS server and API server are reachable: inside the node.
+    proc = cluster_sandbox.run_in_node(
+        [
+            sys.executable, "-m", "tools.status", "--kubeconfig", str(cluster_sandbox.node_kubeconfig),
+            "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
+        ],
+        capture_output=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[1:]}
+    assert set(lines) == set().union(*SITES.values())
+    for cells in lines.values():
+        assert cells[2:4] == ["yes", "letsencrypt-staging"], cells
+        assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ", cells[4]), cells
+        assert cells[5:7] == ["->", pebble.EDGE_IP], cells
+
+
+def test_the_running_webhook_rejects_a_certificate_that_breaks_cert_managers_rules(kube: Cluster) -> None:
+    # Valid for the CRD's schema; only cert-manager's webhook knows that a
+    # certificate needs at least one name.
+    certificate = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "Certificate",
+        "metadata": {"name": "no-names", "namespace": "default"},
+        "spec": {
+            "secretName": "no-names-tls",
+            "issuerRef": {"name": "letsencrypt-staging", "kind": "ClusterIssuer"},
+        },
+    }
+    with pytest.raises(ApiException) as denied:
+        kube.custom.create_namespaced_custom_object(
+            "cert-manager.io", "v1", "default", "certificates", certificate
+        )
+    message = json.loads(str(denied.value.body))["message"]
+    assert 'admission webhook "webhook.cert-manager.io" denied the request' in message
+    assert "at least one of" in message and "dnsNames" in message
+
+
+def serial(kube: Cluster, name: str) -> str:
+    pem = certificate_chain(kube, name)
+    return subprocess.run(
+        ["openssl", "x509", "-noout", "-serial"], input=pem, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def issued_by(kube: Cluster, name: str) -> str:
+    """The issuer cert-manager records on the Secret it wrote."""
+    secret = kube.core.read_namespaced_secret(name + "-tls", "default")
+    return str(secret.metadata.annotations["cert-manager.io/issuer-name"])
+
+
+def test_switching_one_site_to_the_other_issuer_reissues_only_that_certificate(
+    stack: LocalStack, kube: Cluster
+) -> None:
+    before = {name: serial(kube, name) for name in SITES}
+    config = stack.read_config()
+    config["multisite:sites"][1]["issuer"] = "prod"  # www.example.com
+    stack.write_config(config)
+    start = time.monotonic()
+    stack.up()
+    TIMINGS["one site re-issued from the other issuer"] = time.monotonic() - start
+    assert issued_by(kube, "www-example-com") == "letsencrypt-prod"
+    assert serial(kube, "www-example-com") != before["www-example-com"]
+    for name in ("some-dummy-url-com", "blog-example-org"):
+        assert (issued_by(kube, name), serial(kube, name)) == ("letsencrypt-staging", before[name])
+    # Back to staging, so the stack is not a production one (which is protected).
+    del config["multisite:sites"][1]["issuer"]
+    stack.write_config(config)
+    stack.up()
+    assert issued_by(kube, "www-example-com") == "letsencrypt-staging"
+
+
+def test_removing_a_site_removes_its_certificate_and_secret_and_nothing_else(
+    stack: LocalStack, kube: Cluster
+) -> None:
+    kept = {c["metadata"]["name"]: c["metadata"]["uid"] for c in kube.certificates()}
+    del kept["blog-example-org"]
+    config = stack.read_config()
+    config["multisite:sites"] = [s for s in config["multisite:sites"] if s["host"] != "blog.example.org"]
+    stack.write_config(config)
+    stack.up()
+    assert {c["metadata"]["name"]: c["metadata"]["uid"] for c in kube.certificates()} == kept
+    # The Secret goes with its Certificate (owner reference), deleted by the garbage collector.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        secrets = {s.metadata.name for s in kube.core.list_namespaced_secret("default").items}
+        if "blog-example-org-tls" not in secrets:
+            break
+        time.sleep(1)
+    assert "blog-example-org-tls" not in secrets
+    assert {"some-dummy-url-com-tls", "www-example-com-tls"} <= secrets
+
+
+def test_destroy_deletes_namespaces_through_the_real_controller_and_keeps_the_crds(
+    stack: LocalStack, kube: Cluster
+) -> None:
+    stack.destroy()
+    deadline = time.monotonic() + 120
+    while {"cert-manager", "traefik"} & kube.namespaces() and time.monotonic() < deadline:
+        time.sleep(1)
+    assert not {"cert-manager", "traefik"} & kube.namespaces()
+    crds = {crd.metadata.name for crd in kube.extensions.list_custom_resource_definition().items}
+    assert {"certificates.cert-manager.io", "clusterissuers.cert-manager.io"} <= crds
+    assert kube.certificates() == []
