@@ -134,6 +134,7 @@ def main() -> None:
                 edge=edge,
                 issuers=issuers,
                 wait_for_certificate=settings.acme.wait_for_certificates,
+                certificate_timeout=settings.acme.certificate_timeout,
                 acme_secret=acme_secret,
                 skip_await=skip_await,
                 dns=site_dns,

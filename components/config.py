@@ -430,17 +430,29 @@ class AcmeConfig(_Model):
     issuer: IssuerChoice
     email: EmailStr | None = None
     wait_for_certificates: bool = False
+    certificate_timeout: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        description="Seconds `pulumi up` waits for each Certificate (waitForCertificates) before failing.",
+    )
     servers: AcmeServersConfig = Field(default_factory=AcmeServersConfig)
     ca_bundle: str | None = None
 
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+        problems = []
         if "caBundle" in given and "servers" not in given:
-            return [
+            problems.append(
                 "expected 'caBundle' only together with 'servers': Let's Encrypt's own"
                 " directories are served with publicly trusted certificates"
-            ]
-        return []
+            )
+        if "certificateTimeout" in given and given.get("waitForCertificates") is not True:
+            problems.append(
+                "expected 'certificateTimeout' only together with 'waitForCertificates: true'"
+                " (it bounds that wait)"
+            )
+        return problems
 
     @field_validator("ca_bundle")
     @classmethod

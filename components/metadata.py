@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 PART_OF = "multisite"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 WAIT_FOR = "pulumi.com/waitFor"
+TIMEOUT = "pulumi.com/timeoutSeconds"
 
 
 def labels(name: str, component: str) -> dict[str, str]:

@@ -12,23 +12,36 @@ import pulumi_kubernetes as k8s
 
 from components.config import SiteConfig
 from components.edge import Edge
-from components.metadata import PART_OF, WAIT_FOR, await_annotations, custom_resource, labels, object_meta
+from components.metadata import (
+    PART_OF,
+    TIMEOUT,
+    WAIT_FOR,
+    await_annotations,
+    custom_resource,
+    labels,
+    object_meta,
+)
 from components.secrets import secret_if
 
 
 def certificate_manifest(
-    site: SiteConfig, *, issuer: pulumi.Input[str], wait: bool, secret: bool = False
+    site: SiteConfig, *, issuer: pulumi.Input[str], wait: bool, secret: bool = False, timeout: int = 300
 ) -> dict[str, Any]:
     """The `cert-manager.io/v1` Certificate for the host and its aliases.
 
     No commonName: Let's Encrypt puts the names in subjectAltName, and a
     commonName caps the first name at 64 characters. `wait` adds
     `pulumi.com/waitFor: condition=Ready`, so `pulumi up` fails loudly when
-    issuance fails instead of reporting success. `secret`: the ACME settings
-    (issuer, wait) were set with `--secret`; the annotation is secret too.
+    issuance fails instead of reporting success, after at most `timeout`
+    seconds (`pulumi.com/timeoutSeconds`). `secret`: the ACME settings
+    (issuer, wait) were set with `--secret`; the annotations are secret too.
     """
     name = site.resource_name
-    annotations = {WAIT_FOR: secret_if(secret, "condition=Ready")} if wait else {}
+    annotations = (
+        {WAIT_FOR: secret_if(secret, "condition=Ready"), TIMEOUT: secret_if(secret, str(timeout))}
+        if wait
+        else {}
+    )
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
@@ -170,6 +183,8 @@ class SiteArgs:
     issuers: pulumi.Resource
     """The ClusterIssuers component: the Certificate waits for it."""
     wait_for_certificate: bool = False
+    certificate_timeout: int = 300
+    """Seconds `pulumi up` waits for the Certificate when `wait_for_certificate`."""
     acme_secret: bool = False
     """The stack's ACME settings are secret: so are the issuer and wait annotation here."""
     skip_await: bool = False
@@ -190,7 +205,11 @@ class Site(pulumi.ComponentResource):
         self.secret_name = tls_secret_name(site)
 
         certificate = certificate_manifest(
-            site, issuer=args.issuer, wait=args.wait_for_certificate, secret=args.acme_secret
+            site,
+            issuer=args.issuer,
+            wait=args.wait_for_certificate,
+            secret=args.acme_secret,
+            timeout=args.certificate_timeout,
         )
         custom_resource(
             f"{name}-certificate", certificate, pulumi.ResourceOptions(parent=self, depends_on=[args.issuers])

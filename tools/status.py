@@ -54,9 +54,21 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
 
 
 def _reason(
-    certificate: dict[str, Any], host: str, challenges: list[dict[str, Any]], orders: list[dict[str, Any]]
+    certificate: dict[str, Any],
+    host: str,
+    issuers: dict[str, dict[str, Any]],
+    challenges: list[dict[str, Any]],
+    orders: list[dict[str, Any]],
 ) -> str:
-    """Why `host` of a not-Ready certificate is not issued, as cert-manager says it."""
+    """Why `host` of a not-Ready certificate is not issued, as cert-manager says it:
+    the issuer's own failure first (it blocks every certificate), then the
+    host's Challenge, the Order, and last the Certificate's Ready condition."""
+    issuer = certificate["spec"]["issuerRef"]["name"]
+    if issuer not in issuers:
+        return f"issuer {issuer}: no such ClusterIssuer"
+    issuer_ready = _condition(issuers[issuer], "Ready")
+    if issuer_ready.get("status") != "True":
+        return f"issuer {issuer} not Ready: {issuer_ready.get('message') or 'no status yet'}"
     namespace = certificate["metadata"]["namespace"]
     for challenge in challenges:
         meta, spec, status = challenge["metadata"], challenge["spec"], challenge.get("status", {})
@@ -89,6 +101,7 @@ def statuses(custom: Any) -> list[HostStatus]:
         return items
 
     certificates = listed("cert-manager.io", "certificates", label_selector=SELECTOR)
+    issuers = {i["metadata"]["name"]: i for i in listed("cert-manager.io", "clusterissuers")}
     challenges = listed("acme.cert-manager.io", "challenges")
     orders = listed("acme.cert-manager.io", "orders")
     rows = []
@@ -102,7 +115,7 @@ def statuses(custom: Any) -> list[HostStatus]:
                     ready=ready,
                     issuer=cert["spec"]["issuerRef"]["name"],
                     not_after=cert.get("status", {}).get("notAfter", "-"),
-                    reason="" if ready else _reason(cert, host, challenges, orders),
+                    reason="" if ready else _reason(cert, host, issuers, challenges, orders),
                 )
             )
     return rows

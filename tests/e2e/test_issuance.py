@@ -11,6 +11,7 @@ What exists is read back from the API server, never from Pulumi's state.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import os
 import re
@@ -23,11 +24,12 @@ from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
+from pulumi import automation as auto
 
 from tools.engine_env import REPO_ROOT
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
-from tools.sandbox import Sandbox, pebble
+from tools.sandbox import Sandbox, network, pebble
 
 pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 
@@ -37,6 +39,7 @@ SITES = {
     "www-example-com": {"www.example.com", "example.com"},
     "blog-example-org": {"blog.example.org"},
 }
+NEW_SITE = {"host": "new.example.net", "service": "new-site", "port": 80}
 TIMINGS: dict[str, float] = {}
 
 
@@ -121,16 +124,7 @@ def test_up_issues_every_certificate_from_the_sandbox_ca(
 def test_status_shows_every_host_issued_with_its_expiry_and_pointing_at_the_edge(
     stack: LocalStack, cluster_sandbox: Sandbox
 ) -> None:
-    # Run where the sandbox's DNS server and API server are reachable: inside the node.
-    proc = cluster_sandbox.run_in_node(
-        [
-            sys.executable, "-m", "tools.status", "--kubeconfig", str(cluster_sandbox.node_kubeconfig),
-            "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
-        ],
-        capture_output=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )  # fmt: skip
+    proc = status_report(cluster_sandbox)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = {line.split()[0]: line.split() for line in proc.stdout.splitlines()[1:]}
     assert set(lines) == set().union(*SITES.values())
@@ -193,6 +187,54 @@ def test_switching_one_site_to_the_other_issuer_reissues_only_that_certificate(
     stack.write_config(config)
     stack.up()
     assert issued_by(kube, "www-example-com") == "letsencrypt-staging"
+
+
+def status_report(cluster_sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
+    """`tools.status` as a user runs it, from inside the node (the sandbox's DNS and API server)."""
+    return cluster_sandbox.run_in_node(
+        [
+            sys.executable, "-m", "tools.status", "--kubeconfig", str(cluster_sandbox.node_kubeconfig),
+            "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
+        ],
+        capture_output=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )  # fmt: skip
+
+
+def test_a_broken_issuer_fails_up_in_bounded_time_and_status_gives_the_reason(
+    stack: LocalStack, kube: Cluster, cluster_sandbox: Sandbox
+) -> None:
+    before = {name: serial(kube, name) for name in SITES}
+    good = stack.read_config()
+    broken = copy.deepcopy(good)
+    # Nothing listens there: cert-manager cannot register the ACME account.
+    broken["multisite:acme"]["servers"]["staging"] = f"https://{network.NODE_IP}:14999/dir"
+    broken["multisite:acme"]["certificateTimeout"] = 30
+    broken["multisite:sites"].append(NEW_SITE)
+    stack.write_config(broken)
+    start = time.monotonic()
+    with pytest.raises(auto.CommandError) as failed:
+        stack.up()
+    TIMINGS["up failing on a broken issuer (30 s timeout)"] = time.monotonic() - start
+    assert time.monotonic() - start < 30 + 90  # the timeout, plus the rest of the update
+    assert "new.example.net-certificate" in str(failed.value)
+    assert "timed out waiting for the condition" in str(failed.value)
+    # What the provider's message cannot carry, the status report does.
+    report = status_report(cluster_sandbox)
+    assert report.returncode == 1
+    (line,) = [line for line in report.stdout.splitlines() if line.startswith("new.example.net ")]
+    assert "issuer letsencrypt-staging not Ready" in line and "connection refused" in line, line
+    # Nothing else was touched: the issued certificates are the same ones.
+    assert {name: serial(kube, name) for name in SITES} == before
+
+    good["multisite:sites"].append(NEW_SITE)
+    stack.write_config(good)
+    stack.up()
+    assert ready(next(c for c in kube.certificates() if c["metadata"]["name"] == "new-example-net"))
+    good["multisite:sites"].remove(NEW_SITE)
+    stack.write_config(good)
+    stack.up()
 
 
 def test_removing_a_site_removes_its_certificate_and_secret_and_nothing_else(

@@ -149,9 +149,15 @@ def test_certificate_covers_host_and_aliases() -> None:
     assert "commonName" not in cert["spec"]
 
 
-def test_certificate_waits_for_ready_when_asked() -> None:
+def test_certificate_waits_for_ready_when_asked_and_for_a_bounded_time() -> None:
     cert = certificate_manifest(SITE, issuer="letsencrypt-staging", wait=True)
-    assert cert["metadata"]["annotations"] == {"pulumi.com/waitFor": "condition=Ready"}
+    # Five minutes by default (README, multisite:acme.certificateTimeout).
+    assert cert["metadata"]["annotations"] == {
+        "pulumi.com/waitFor": "condition=Ready",
+        "pulumi.com/timeoutSeconds": "300",
+    }
+    cert = certificate_manifest(SITE, issuer="letsencrypt-staging", wait=True, timeout=45)
+    assert cert["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "45"
 
 
 def test_ingress_terminates_tls_for_every_name_and_redirects() -> None:

@@ -146,6 +146,21 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["multisite:acme.emial = 'ops@example.com'", "unknown key (did you mean 'email'?)"],
     ),
     (
+        "certificate timeout without waiting",
+        {"acme": {"issuer": "prod", "certificateTimeout": 120}},
+        ["multisite:acme = ", "expected 'certificateTimeout' only together with 'waitForCertificates: true'"],
+    ),
+    (
+        "certificate timeout under the bound",
+        {"acme": {"issuer": "prod", "waitForCertificates": True, "certificateTimeout": 29}},
+        ["multisite:acme.certificateTimeout = 29", "greater than or equal to 30"],
+    ),
+    (
+        "certificate timeout over the bound",
+        {"acme": {"issuer": "prod", "waitForCertificates": True, "certificateTimeout": 3601}},
+        ["multisite:acme.certificateTimeout = 3601", "less than or equal to 3600"],
+    ),
+    (
         "ACME directory over plain HTTP",
         {"acme": {"issuer": "prod", "servers": {"prod": "http://ca.internal/dir"}}},
         ["multisite:acme.servers.prod = 'http://ca.internal/dir'", "expected the https:// URL"],

@@ -142,6 +142,12 @@ def test_acme_email_reaches_both_issuers_and_no_wait_by_default() -> None:
     assert r.outputs["issuer"] == "letsencrypt-staging"
 
 
+def test_certificate_timeout_reaches_every_waiting_certificate() -> None:
+    r = run(acme={"issuer": "staging", "waitForCertificates": True, "certificateTimeout": 90})
+    (certificate,) = r.of_type(CERTIFICATE)
+    assert certificate.prop("metadata", "annotations", "pulumi.com/timeoutSeconds") == "90"
+
+
 def test_a_private_acme_server_and_its_ca_reach_only_its_own_issuer() -> None:
     r = run(
         acme={

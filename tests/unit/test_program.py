@@ -176,7 +176,10 @@ def test_prod_uses_production_certificates_and_waits_for_them(prod: ProgramRun) 
     assert prod.outputs["issuer"] == "letsencrypt-prod"
     for certificate in prod.of_type(CERTIFICATE):
         assert certificate.prop("spec", "issuerRef", "name") == "letsencrypt-prod"
-        assert certificate.prop("metadata", "annotations") == {"pulumi.com/waitFor": "condition=Ready"}
+        assert certificate.prop("metadata", "annotations") == {
+            "pulumi.com/waitFor": "condition=Ready",
+            "pulumi.com/timeoutSeconds": "300",
+        }
 
 
 def test_prod_protects_every_resource(prod: ProgramRun) -> None:

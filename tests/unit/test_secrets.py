@@ -77,6 +77,7 @@ def test_secret_acme_keeps_email_issuer_and_wait_secret() -> None:
     (certificate,) = run.of_type(CERTIFICATE)
     assert secret_at(certificate, "spec", "issuerRef", "name")
     assert secret_at(certificate, "metadata", "annotations", "pulumi.com/waitFor")
+    assert secret_at(certificate, "metadata", "annotations", "pulumi.com/timeoutSeconds")
     assert "issuer" in run.secret_outputs
 
 

@@ -21,6 +21,10 @@ PENDING_CERT = {
         "conditions": [{"type": "Ready", "status": "False", "reason": "DoesNotExist", "message": "Issuing"}]
     },
 }
+ISSUERS = [
+    {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+    for name in ("letsencrypt-staging", "letsencrypt-prod")
+]
 CHALLENGE = {
     "metadata": {"namespace": "blog", "name": "blog-example-org-1-2-3"},
     "spec": {"dnsName": "blog.example.org"},
@@ -49,7 +53,9 @@ def test_every_host_of_every_certificate_with_issuer_and_expiry() -> None:
 
 
 def test_a_pending_host_shows_its_challenge_reason() -> None:
-    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT], challenges=[CHALLENGE]))
+    (row,) = status.statuses(
+        FakeCustomObjects(certificates=[PENDING_CERT], challenges=[CHALLENGE], clusterissuers=ISSUERS)
+    )
     assert not row.ready
     assert row.reason == "challenge pending: Waiting for HTTP-01 challenge propagation: connection refused"
 
@@ -59,10 +65,36 @@ def test_without_a_challenge_the_failed_order_or_the_ready_condition_explains() 
         "metadata": {"namespace": "blog", "name": "blog-example-org-1-123"},
         "status": {"state": "errored", "reason": "Failed to create Order: account does not exist"},
     }
-    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT], orders=[order]))
+    (row,) = status.statuses(
+        FakeCustomObjects(certificates=[PENDING_CERT], orders=[order], clusterissuers=ISSUERS)
+    )
     assert row.reason == "order errored: Failed to create Order: account does not exist"
-    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT]))
+    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT], clusterissuers=ISSUERS))
     assert row.reason == "DoesNotExist: Issuing"
+
+
+def test_an_issuer_that_is_not_ready_is_the_reason_before_anything_else() -> None:
+    broken = {
+        "metadata": {"name": "letsencrypt-staging"},
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "ErrRegisterACMEAccount",
+                    "message": "Failed to register ACME account: connection refused",
+                }
+            ]
+        },
+    }
+    api = FakeCustomObjects(certificates=[PENDING_CERT], challenges=[CHALLENGE], clusterissuers=[broken])
+    (row,) = status.statuses(api)
+    assert (
+        row.reason
+        == "issuer letsencrypt-staging not Ready: Failed to register ACME account: connection refused"
+    )
+    (row,) = status.statuses(FakeCustomObjects(certificates=[PENDING_CERT]))
+    assert row.reason == "issuer letsencrypt-staging: no such ClusterIssuer"
 
 
 @pytest.mark.parametrize(
