@@ -1,4 +1,4 @@
-"""Real certificates: the local stack on the sandbox cluster, issued by Pebble through Traefik.
+"""The local stack on the sandbox cluster: real certificates from Pebble, real requests through Traefik.
 
 The tests run in file order and share one stack. cert-manager v1.21.1 (its
 real chart and binaries) runs as pods on the sandbox node, Pebble is the ACME
@@ -40,6 +40,7 @@ SITES = {
     "blog-example-org": {"blog.example.org"},
 }
 NEW_SITE = {"host": "new.example.net", "service": "new-site", "port": 80}
+SHOP = {"host": "shop.example.net", "image": "nginxinc/nginx-unprivileged:1.29-alpine", "port": 8080}
 TIMINGS: dict[str, float] = {}
 
 
@@ -132,6 +133,74 @@ def test_status_shows_every_host_issued_with_its_expiry_and_pointing_at_the_edge
         assert cells[2:4] == ["yes", "letsencrypt-staging"], cells
         assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ", cells[4]), cells
         assert cells[5:7] == ["->", pebble.EDGE_IP], cells
+
+
+def probe(cluster_sandbox: Sandbox, url: str, root: Path) -> dict[str, Any]:
+    """A request to `url` through the edge's address, as `tools.sandbox.probe` makes it."""
+    proc = cluster_sandbox.run_in_node(
+        [
+            sys.executable,
+            "-m",
+            "tools.sandbox.probe",
+            url,
+            "--connect",
+            pebble.EDGE_IP,
+            "--cafile",
+            str(root),
+        ],
+        capture_output=True,
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    result: dict[str, Any] = json.loads(proc.stdout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def acme_root(cluster_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("acme-root") / "root.pem"
+    path.write_text(cluster_sandbox.acme_root())
+    return path
+
+
+def test_https_through_the_edge_serves_each_names_certificate_and_its_backend(
+    stack: LocalStack, cluster_sandbox: Sandbox, acme_root: Path
+) -> None:
+    for name, hosts in SITES.items():
+        for host in hosts:
+            answer = probe(cluster_sandbox, f"https://{host}/hello", acme_root)
+            assert "error" not in answer, (
+                answer
+            )  # the TLS handshake verified against Pebble's root, for `host`
+            assert set(answer["certificate"]["names"]) == hosts
+            assert "Pebble Intermediate CA" in answer["certificate"]["issuer"]
+            if name == "www-example-com":  # the one site with a backend here (its image's stand-in)
+                assert answer["status"] == 200
+                assert answer["body"].startswith("multisite sandbox backend www-example-com-")
+                assert answer["body"].strip().endswith(f": {host}/hello")
+            else:  # its Service names no running pods: the edge has no backend for it
+                assert answer["status"] == 503
+
+
+def test_http_is_permanently_redirected_to_https_and_acme_tokens_are_not(
+    stack: LocalStack, cluster_sandbox: Sandbox, acme_root: Path
+) -> None:
+    for host in set().union(*SITES.values()):
+        answer = probe(cluster_sandbox, f"http://{host}/some/page", acme_root)
+        assert (answer["status"], answer["location"]) == (308, f"https://{host}/some/page")
+    # Every token request that reached cert-manager's solver was answered over plain HTTP, not redirected.
+    solved: dict[str, list[tuple[str, int]]] = {}
+    for log in (cluster_sandbox.logs / "pods").glob("traefik_*.log"):
+        for line in log.read_text().splitlines():
+            entry = json.loads(line) if line.startswith("{") else {}
+            if entry.get("RequestPath", "").startswith(
+                "/.well-known/acme-challenge/"
+            ) and "cm-acme-http-solver" in (entry.get("RouterName") or ""):
+                solved.setdefault(entry["RequestHost"], []).append(
+                    (entry["entryPointName"], entry["DownstreamStatus"])
+                )
+    assert set(solved) == set().union(*SITES.values())
+    assert all(answers == [("web", 200)] * len(answers) for answers in solved.values()), solved
 
 
 def test_the_running_webhook_rejects_a_certificate_that_breaks_cert_managers_rules(kube: Cluster) -> None:
@@ -235,6 +304,33 @@ def test_a_broken_issuer_fails_up_in_bounded_time_and_status_gives_the_reason(
     good["multisite:sites"].remove(NEW_SITE)
     stack.write_config(good)
     stack.up()
+
+
+def test_a_new_site_goes_live_alone_and_answers_404_once_removed(
+    stack: LocalStack, kube: Cluster, cluster_sandbox: Sandbox, acme_root: Path
+) -> None:
+    before = {name: serial(kube, name) for name in SITES}
+    config = stack.read_config()
+    config["multisite:sites"].append(SHOP)
+    stack.write_config(config)
+    start = time.monotonic()
+    stack.up()
+    answer: dict[str, Any] = {}
+    while time.monotonic() - start < 120:  # the backend's pod becomes ready on its own (skipAwait)
+        answer = probe(cluster_sandbox, "https://shop.example.net/", acme_root)
+        if answer.get("status") == 200:
+            break
+        time.sleep(1)
+    TIMINGS["new site from up to serving HTTPS"] = time.monotonic() - start
+    assert answer["status"] == 200, answer
+    assert answer["body"].startswith("multisite sandbox backend shop-example-net-")
+    assert answer["certificate"]["names"] == ["shop.example.net"]
+    assert {name: serial(kube, name) for name in SITES} == before
+
+    config["multisite:sites"].remove(SHOP)
+    stack.write_config(config)
+    stack.up()
+    assert probe(cluster_sandbox, "http://shop.example.net/", acme_root)["status"] == 404
 
 
 def test_removing_a_site_removes_its_certificate_and_secret_and_nothing_else(

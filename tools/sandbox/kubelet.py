@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tools.engine_env import engine_env
+from tools.engine_env import REPO_ROOT, engine_env
 from tools.sandbox import network
 from tools.sandbox.network import die_with_parent
 
@@ -59,6 +59,12 @@ IMAGES: dict[str, str] = {
     "quay.io/jetstack/cert-manager-acmesolver": "MULTISITE_CERT_MANAGER_ACMESOLVER",
     "quay.io/jetstack/cert-manager-startupapicheck": "MULTISITE_CERT_MANAGER_STARTUPAPICHECK",
     "docker.io/traefik": "MULTISITE_TRAEFIK",
+}
+# Images the sandbox has no binary for but stands a small process in for:
+# repository -> the Python module that runs, with `--port <first containerPort>`.
+STAND_INS: dict[str, str] = {
+    "nginxinc/nginx-unprivileged": "tools.sandbox.backend",
+    "docker.io/nginxinc/nginx-unprivileged": "tools.sandbox.backend",
 }
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 POLL_SECONDS = 0.5
@@ -333,7 +339,10 @@ class Kubelet:
         if len(containers) != 1 or pod["spec"].get("initContainers"):
             return None, "the sandbox node runs pods of exactly one container and no init containers"
         container = containers[0]
-        key = IMAGES.get(image_repository(container["image"]))
+        repository = image_repository(container["image"])
+        if repository in STAND_INS:
+            return container, f"python -m {STAND_INS[repository]}"
+        key = IMAGES.get(repository)
         if key is None or not self.binaries.get(key):
             return None, f"no sandbox binary for image {container['image']} (tools/sandbox/kubelet.py IMAGES)"
         return container, self.binaries[key]
@@ -361,6 +370,8 @@ class Kubelet:
         account = pod["spec"].get("serviceAccountName") or "default"
         sa_dir = directory / "serviceaccount"
         sa_dir.mkdir(parents=True, exist_ok=True)
+        if pod["spec"].get("automountServiceAccountToken") is False:
+            return sa_dir  # mounted empty: the pod asked for no token
         status, body = self.api.call(
             "POST",
             f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token",
@@ -393,8 +404,13 @@ class Kubelet:
         resolv = directory / "resolv.conf"
         resolv.write_text(f"nameserver {network.NODE_IP}\noptions ndots:1\n")
         env = container_env(pod, container, running.net.ip, self.apiserver_port)
-        argv = [binary, *[expand(a, env) for a in (container.get("command") or [])[1:]]]
-        argv += [expand(a, env) for a in container.get("args") or []]
+        if binary.startswith("python -m "):  # a stand-in (STAND_INS): it takes the port only
+            port = (container.get("ports") or [{"containerPort": 80}])[0]["containerPort"]
+            argv = [sys.executable, "-m", binary.removeprefix("python -m "), "--port", str(port)]
+            env["PYTHONPATH"] = str(REPO_ROOT)
+        else:
+            argv = [binary, *[expand(a, env) for a in (container.get("command") or [])[1:]]]
+            argv += [expand(a, env) for a in container.get("args") or []]
         mounts = [(str(sa_dir), SA_MOUNT), (str(resolv), "/etc/resolv.conf")]
         for mount in container.get("volumeMounts") or []:
             if mount["mountPath"].startswith("/var/run/secrets/") or not Path(mount["mountPath"]).is_dir():
@@ -469,10 +485,10 @@ class Kubelet:
         probe = container.get("readinessProbe")
         if not probe:
             return True
-        http = probe.get("httpGet")
-        if not http:
-            return True  # exec and TCP probes: counted ready once running
-        port = http["port"]
+        check = probe.get("httpGet") or probe.get("tcpSocket")
+        if not check:
+            return True  # exec and gRPC probes: counted ready once running
+        port = check["port"]
         if isinstance(port, str):
             port = next(
                 (p["containerPort"] for p in container.get("ports") or [] if p.get("name") == port),
@@ -480,8 +496,10 @@ class Kubelet:
             )
             if port is None:
                 return False
-        scheme = http.get("scheme", "HTTP").lower()
-        url = f"{scheme}://{running.net.ip}:{port}{http.get('path', '/')}"
+        if "httpGet" in probe:
+            url = f"{check.get('scheme', 'HTTP').lower()}://{running.net.ip}:{port}{check.get('path', '/')}"
+        else:
+            url = f"tcp://{running.net.ip}:{port}"
         proc = subprocess.run(
             [sys.executable, "-c", _PROBE, url],
             capture_output=True,
@@ -612,8 +630,15 @@ class Kubelet:
 
 # An HTTP(S) GET from inside the node namespace, as a readiness probe (TLS not verified, as the kubelet's).
 _PROBE = """
-import ssl, sys, urllib.request
+import socket, ssl, sys, urllib.request
 ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
+if sys.argv[1].startswith("tcp://"):
+    host, port = sys.argv[1][6:].rsplit(":", 1)
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError:
+        sys.exit(1)
+    sys.exit(0)
 try:
     with urllib.request.urlopen(sys.argv[1], timeout=3, context=ctx) as r:
         sys.exit(0 if 200 <= r.status < 400 else 1)

@@ -1,0 +1,125 @@
+"""A request as a browser would make it, to a name the sandbox's DNS does not know how to reach from here.
+
+    python -m tools.sandbox.probe URL --connect IP [--cafile PEM] [-v]
+
+`curl --resolve HOST:PORT:IP` in a few lines of stdlib: connects to IP, sends
+the URL's host as SNI and Host header, verifies the server's certificate
+against --cafile (the sandbox CA's root) for that host name, and does not
+follow redirects. Prints one JSON object (status, location, body, and for
+HTTPS the served certificate's names, issuer and expiry), or with -v the
+exchange as `curl -v` shows it. Run it where IP is reachable: inside the
+sandbox's node (`Sandbox.run_in_node`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import ssl
+import sys
+import urllib.parse
+from typing import Any
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self.address = address
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self.address, self.port), self.timeout)
+
+
+class _PinnedHTTPS(http.client.HTTPSConnection):
+    def __init__(self, host: str, port: int, address: str, timeout: float, context: ssl.SSLContext) -> None:
+        super().__init__(host, port, timeout=timeout, context=context)
+        self.address = address
+        self.tls_context = context
+
+    def connect(self) -> None:
+        raw = socket.create_connection((self.address, self.port), self.timeout)
+        self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host)
+
+
+def _name(parts: Any) -> str:
+    return ", ".join(f"{k}={v}" for rdn in parts for k, v in rdn)
+
+
+def request(url: str, address: str, cafile: str | None = None, timeout: float = 10.0) -> dict[str, Any]:
+    """GET `url` from `address` (SNI and Host: the URL's host); the answer and, for HTTPS, the certificate."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    conn: http.client.HTTPConnection
+    if parts.scheme == "https":
+        context = ssl.create_default_context(cafile=cafile)
+        conn = _PinnedHTTPS(host, parts.port or 443, address, timeout, context)
+    else:
+        conn = _PinnedHTTP(host, parts.port or 80, address, timeout)
+    try:
+        conn.request("GET", parts.path or "/", headers={"User-Agent": "multisite-probe", "Accept": "*/*"})
+        response = conn.getresponse()
+        body = response.read(4096).decode(errors="replace")
+        result: dict[str, Any] = {
+            "url": url,
+            "status": response.status,
+            "reason": response.reason,
+            "location": response.getheader("Location"),
+            "headers": dict(response.getheaders()),
+            "body": body,
+        }
+        if isinstance(conn.sock, ssl.SSLSocket):
+            cert: dict[str, Any] = dict(conn.sock.getpeercert() or {})
+            result["certificate"] = {
+                "names": sorted(v for k, v in cert.get("subjectAltName", ()) if k == "DNS"),
+                "issuer": _name(cert.get("issuer", ())),
+                "not_after": cert.get("notAfter"),
+            }
+        return result
+    finally:
+        conn.close()
+
+
+def verbose(result: dict[str, Any], address: str) -> str:
+    """The exchange as `curl -v --resolve` prints it (the parts a person reads)."""
+    parts = urllib.parse.urlsplit(result["url"])
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    lines = [f"$ curl -v --resolve {parts.hostname}:{port}:{address} {result['url']}"]
+    lines.append(f"* Connected to {parts.hostname} ({address}) port {port}")
+    if "certificate" in result:
+        cert = result["certificate"]
+        lines.append("* Server certificate:")
+        lines.append(f"*  subjectAltName: {', '.join(cert['names'])}")
+        lines.append(f"*  expire date: {cert['not_after']}")
+        lines.append(f"*  issuer: {cert['issuer']}")
+        lines.append("*  SSL certificate verify ok.")
+    lines.append(f"> GET {parts.path or '/'} HTTP/1.1")
+    lines.append(f"> Host: {parts.hostname}")
+    lines.append(f"< HTTP/1.1 {result['status']} {result['reason']}")
+    if result["location"]:
+        lines.append(f"< Location: {result['location']}")
+    lines.extend(f"{line}" for line in result["body"].splitlines()[:5])
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.sandbox.probe", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("url")
+    parser.add_argument("--connect", required=True, help="the address to connect to (the edge's)")
+    parser.add_argument("--cafile", help="trust these roots (PEM); default: the system's")
+    parser.add_argument("-v", "--verbose", action="store_true", help="print the exchange as curl -v does")
+    args = parser.parse_args(argv)
+    try:
+        result = request(args.url, args.connect, args.cafile)
+    except (OSError, ssl.SSLError, http.client.HTTPException) as err:
+        print(json.dumps({"url": args.url, "error": f"{type(err).__name__}: {err}"}))
+        return 1
+    print(verbose(result, args.connect) if args.verbose else json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
