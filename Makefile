@@ -51,10 +51,11 @@ demo: setup engine
 	$(PY) -m tools.demo $(DEMO_FLAGS)
 
 # Per host of a stack's sites: certificate Ready, issuer, expiry, the reason
-# when not Ready, and (with STACK, which gives the stack's ingressIp) whether
-# the name resolves to it. Against the current kubeconfig context.
+# when not Ready, and with STACK (which gives the stack's ingressIp) whether
+# the name resolves to it, the HTTP redirect and the HTTPS answer with the
+# certificate as served. Against the current kubeconfig context.
 status: setup
-	$(PY) -m tools.status $(if $(STACK),--stack $(STACK)) $(STATUS_FLAGS)
+	$(PY) -m tools.status $(if $(STACK),--stack $(STACK) --requests) $(STATUS_FLAGS)
 
 bench: setup
 	$(PY) -m bench.program_eval

@@ -3,8 +3,9 @@
 Starts the sandbox cluster (tools/sandbox: controllers, cert-manager and
 Traefik as pods, Pebble as the ACME CA; needs root for its network
 namespaces), runs `up` on the `local` stack with its example sites, prints
-the stack outputs, what now exists in the cluster and the status report:
-each host's certificate, issued by the sandbox CA, with its expiry. Then it
+the stack outputs, what now exists in the cluster, the status report (each
+host's certificate, issued by the sandbox CA, with its expiry, the redirect
+and the HTTPS answer) and a live request through the edge. Then it
 tears the sandbox down (`--keep` leaves it up and prints how to reach it).
 Without root, or with `--api-server-only`, the sandbox is a bare API server
 (nothing runs, no certificate is issued) and the stand-in charts are used.
@@ -76,16 +77,34 @@ def main() -> int:
 
 
 def print_status(sandbox: Sandbox) -> None:
-    """`make status` as a user runs it, from inside the sandbox's node (its DNS and edge)."""
+    """`make status` as a user runs it, then two requests as `curl -v` shows them: from
+    inside the sandbox's node, where its DNS server and the edge's address are."""
+    root = sandbox.directory / "acme-root.pem"
+    root.write_text(sandbox.acme_root())
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     flags = [
         "--kubeconfig", str(sandbox.node_kubeconfig), "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
+        "--requests", "--cafile", str(root),
     ]  # fmt: skip
     print("\n$ python -m tools.status " + " ".join(flags), flush=True)
-    sandbox.run_in_node(
-        [sys.executable, "-m", "tools.status", *flags],
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
+    sandbox.run_in_node([sys.executable, "-m", "tools.status", *flags], cwd=REPO_ROOT, env=env)
+    for url in ("http://www.example.com/", "https://www.example.com/"):
+        print(flush=True)
+        sandbox.run_in_node(
+            [
+                sys.executable,
+                "-m",
+                "tools.probe",
+                url,
+                "--connect",
+                pebble.EDGE_IP,
+                "--cafile",
+                str(root),
+                "-v",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+        )
 
 
 if __name__ == "__main__":

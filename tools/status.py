@@ -1,21 +1,27 @@
 """Status of a stack's sites, read from the cluster: is each certificate issued, does each name point here?
 
-    python -m tools.status [--kubeconfig PATH] [--context NAME] [--ip ADDRESS] [--resolver HOST[:PORT]]
-    make status STACK=dev            # --ip from the stack's `ingressIp` output
+    python -m tools.status [--kubeconfig PATH] [--context NAME] [--ip ADDRESS | --stack NAME]
+                           [--resolver HOST[:PORT]] [--requests [--cafile PEM]]
+    make status STACK=dev            # --ip from the stack's `ingressIp` output, with --requests
 
 One line per host of every Certificate the program made (label
 `app.kubernetes.io/part-of=multisite`): whether it is Ready, its issuer,
-when it expires, and when it is not Ready the reason cert-manager gives,
-from the failing Challenge or Order when there is one. With --ip, whether
+when it expires, and when it is not Ready the reason cert-manager gives
+(the issuer's error, else the failing Challenge or Order). With --ip, whether
 the host's A records (through --resolver, default the system's) are exactly
-that address: a name that points elsewhere can never pass HTTP-01.
-Exits 0 when every certificate is Ready (and every name points at --ip), else 1.
+that address: a name that points elsewhere can never pass HTTP-01. With
+--requests, what `http://<host>/` answers at that address (it must redirect
+to `https://<host>/`) and what `https://<host>/` answers, with the issuer and
+expiry of the certificate actually served (verified for the host against
+--cafile or the system's roots).
+Exits 0 when every host is issued (and points at --ip, and serves as it should), else 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.client as http_client
 import json
 import socket
 import subprocess
@@ -44,6 +50,12 @@ class HostStatus:
     reason: str
     addresses: tuple[str, ...] | None = None
     """The host's A records, or None when they were not looked up."""
+    http: str | None = None
+    """What `http://<host>/` answered at the stack's address (None: not asked)."""
+    https: str | None = None
+    """What `https://<host>/` answered, with the certificate as served (None: not asked)."""
+    serving: bool = True
+    """False when HTTP does not redirect to HTTPS or HTTPS fails (only when asked)."""
 
     def points_at(self, ip: str) -> bool:
         return self.addresses == (ip,)
@@ -144,14 +156,51 @@ def with_addresses(rows: list[HostStatus], resolver: str | None) -> list[HostSta
     return [dataclasses.replace(row, addresses=a_records(row.host, resolver)) for row in rows]
 
 
+def answered(host: str, ip: str, cafile: str | None) -> tuple[str, str, bool]:
+    """(HTTP column, HTTPS column, both as they should be) for `host` at `ip`."""
+    from tools.probe import request
+
+    try:
+        plain = request(f"http://{host}/", ip)
+        redirected = plain["status"] in (301, 308) and plain["location"] == f"https://{host}/"
+        http = (
+            f"{plain['status']} -> {plain['location']}"
+            if plain["location"]
+            else f"{plain['status']} (no redirect)"
+        )
+    except (OSError, http_client.HTTPException) as err:
+        http, redirected = f"failed: {err}", False
+    try:
+        secure = request(f"https://{host}/", ip, cafile)
+        cert = secure["certificate"]
+        issuer = cert["issuer"].rsplit("commonName=", 1)[-1]
+        https = f"{secure['status']}, {issuer}, until {cert['not_after']}"
+        served = secure["status"] < 500
+    except (OSError, http_client.HTTPException) as err:  # ssl.SSLError (no valid certificate) is an OSError
+        https, served = f"failed: {err}", False
+    return http, https, redirected and served
+
+
+def with_requests(rows: list[HostStatus], ip: str, cafile: str | None) -> list[HostStatus]:
+    out = []
+    for row in rows:
+        http, https, serving = answered(row.host, ip, cafile)
+        out.append(dataclasses.replace(row, http=http, https=https, serving=serving))
+    return out
+
+
 def render(rows: list[HostStatus], ip: str | None) -> str:
-    header = ["HOST", "CERTIFICATE", "READY", "ISSUER", "EXPIRES"] + (["DNS"] if ip else []) + ["REASON"]
+    asked = any(row.http is not None for row in rows)
+    header = ["HOST", "CERTIFICATE", "READY", "ISSUER", "EXPIRES"] + (["DNS"] if ip else [])
+    header += (["HTTP", "HTTPS"] if asked else []) + ["REASON"]
     table = [header]
     for row in rows:
         line = [row.host, row.certificate, "yes" if row.ready else "NO", row.issuer, row.not_after]
         if ip:
             shown = ",".join(row.addresses or ()) or "no A record"
             line.append(f"-> {ip}" if row.points_at(ip) else f"NOT {ip}: {shown}")
+        if asked:
+            line += [row.http or "-", row.https or "-"]
         line.append(row.reason)
         table.append(line)
     widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
@@ -179,7 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ip", help="the address every host must resolve to (the stack's ingressIp)")
     parser.add_argument("--stack", help="take --ip from this stack's ingressIp output")
     parser.add_argument("--resolver", help="DNS server HOST[:PORT] to ask (default: the system's resolver)")
+    parser.add_argument(
+        "--requests",
+        action="store_true",
+        help="also request http:// and https:// of every host at --ip: the redirect, and the answer"
+        " with the certificate as served",
+    )
+    parser.add_argument("--cafile", help="roots to verify served certificates with (default: the system's)")
     args = parser.parse_args(argv)
+    if args.requests and not (args.ip or args.stack):
+        parser.error("--requests needs --ip or --stack (the address to send them to)")
 
     from kubernetes import client, config
 
@@ -190,11 +248,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = statuses(client.CustomObjectsApi(api))
     if ip:
         rows = with_addresses(rows, args.resolver)
+        if args.requests:
+            rows = with_requests(rows, ip, args.cafile)
     if not rows:
         print(f"no multisite Certificates in this cluster (label {SELECTOR})")
         return 1
     print(render(rows, ip))
-    healthy = all(r.ready and (ip is None or r.points_at(ip)) for r in rows)
+    healthy = all(r.ready and r.serving and (ip is None or r.points_at(ip)) for r in rows)
     return 0 if healthy else 1
 
 

@@ -136,12 +136,12 @@ def test_status_shows_every_host_issued_with_its_expiry_and_pointing_at_the_edge
 
 
 def probe(cluster_sandbox: Sandbox, url: str, root: Path) -> dict[str, Any]:
-    """A request to `url` through the edge's address, as `tools.sandbox.probe` makes it."""
+    """A request to `url` through the edge's address, as `tools.probe` makes it."""
     proc = cluster_sandbox.run_in_node(
         [
             sys.executable,
             "-m",
-            "tools.sandbox.probe",
+            "tools.probe",
             url,
             "--connect",
             pebble.EDGE_IP,
@@ -188,19 +188,55 @@ def test_http_is_permanently_redirected_to_https_and_acme_tokens_are_not(
     for host in set().union(*SITES.values()):
         answer = probe(cluster_sandbox, f"http://{host}/some/page", acme_root)
         assert (answer["status"], answer["location"]) == (308, f"https://{host}/some/page")
-    # Every token request that reached cert-manager's solver was answered over plain HTTP, not redirected.
+    # Each token request that reached cert-manager's solver, from both Traefik pods' logs, in time order.
+    logged = [
+        json.loads(line)
+        for log in (cluster_sandbox.logs / "pods").glob("traefik_*.log")
+        for line in log.read_text().splitlines()
+        if line.startswith("{")
+    ]
     solved: dict[str, list[tuple[str, int]]] = {}
-    for log in (cluster_sandbox.logs / "pods").glob("traefik_*.log"):
-        for line in log.read_text().splitlines():
-            entry = json.loads(line) if line.startswith("{") else {}
-            if entry.get("RequestPath", "").startswith(
-                "/.well-known/acme-challenge/"
-            ) and "cm-acme-http-solver" in (entry.get("RouterName") or ""):
-                solved.setdefault(entry["RequestHost"], []).append(
-                    (entry["entryPointName"], entry["DownstreamStatus"])
-                )
+    for entry in sorted(logged, key=lambda e: str(e.get("StartUTC"))):
+        path, router = entry.get("RequestPath", ""), entry.get("RouterName") or ""
+        if path.startswith("/.well-known/acme-challenge/") and "cm-acme-http-solver" in router:
+            solved.setdefault(entry["RequestHost"], []).append(
+                (entry["entryPointName"], entry["DownstreamStatus"])
+            )
     assert set(solved) == set().union(*SITES.values())
-    assert all(answers == [("web", 200)] * len(answers) for answers in solved.values()), solved
+    for answers in solved.values():
+        # Plain HTTP throughout, never a redirect; a 503 while the solver's pod was not
+        # yet ready is the edge saying "no backend yet"; the last answer served the token.
+        assert all(entry == "web" and not 300 <= status < 400 for entry, status in answers), answers
+        assert answers[-1] == ("web", 200), answers
+
+
+def table(text: str) -> dict[str, dict[str, str]]:
+    """tools.status's table: host -> column -> cell (columns are left-aligned under their header)."""
+    header, *lines = text.splitlines()
+    names = header.split()
+    starts = [header.index(f"{name} ") if name != names[-1] else header.rindex(name) for name in names]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    return {
+        line.split()[0]: {name: line[a:b].strip() for name, (a, b) in zip(names, bounds, strict=True)}
+        for line in lines
+    }
+
+
+def test_status_with_requests_shows_the_redirect_and_the_certificate_served(
+    stack: LocalStack, cluster_sandbox: Sandbox, acme_root: Path
+) -> None:
+    proc = status_report(cluster_sandbox, "--requests", "--cafile", str(acme_root))
+    rows = table(proc.stdout)
+    assert set(rows) == set().union(*SITES.values())
+    for host, row in rows.items():
+        assert row["HTTP"] == f"308 -> https://{host}/"
+        assert re.fullmatch(
+            r"(200|503), Pebble Intermediate CA \w+, until \w{3} +\d+ [\d:]+ 20\d\d GMT", row["HTTPS"]
+        )
+    assert rows["www.example.com"]["HTTPS"].startswith("200, ")
+    # Sites whose Service has no pods answer 503: the report says so and exits 1.
+    assert rows["blog.example.org"]["HTTPS"].startswith("503, ")
+    assert proc.returncode == 1
 
 
 def test_the_running_webhook_rejects_a_certificate_that_breaks_cert_managers_rules(kube: Cluster) -> None:
@@ -258,12 +294,12 @@ def test_switching_one_site_to_the_other_issuer_reissues_only_that_certificate(
     assert issued_by(kube, "www-example-com") == "letsencrypt-staging"
 
 
-def status_report(cluster_sandbox: Sandbox) -> subprocess.CompletedProcess[str]:
+def status_report(cluster_sandbox: Sandbox, *flags: str) -> subprocess.CompletedProcess[str]:
     """`tools.status` as a user runs it, from inside the node (the sandbox's DNS and API server)."""
     return cluster_sandbox.run_in_node(
         [
             sys.executable, "-m", "tools.status", "--kubeconfig", str(cluster_sandbox.node_kubeconfig),
-            "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
+            "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS, *flags,
         ],
         capture_output=True,
         cwd=REPO_ROOT,

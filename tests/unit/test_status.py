@@ -116,3 +116,18 @@ def test_dns_column_says_whether_the_name_points_at_the_stack(
     row = dataclasses.replace(row, addresses=addresses)
     assert row.points_at("34.1.2.3") is healthy
     assert shown in status.render([row], "34.1.2.3").splitlines()[1]
+
+
+def test_request_columns_appear_only_when_asked_and_a_failed_answer_is_not_serving() -> None:
+    (row,) = status.statuses(FakeCustomObjects(certificates=[READY_CERT], clusterissuers=ISSUERS))[:1]
+    assert "HTTPS" not in status.render([row], None)
+    asked = dataclasses.replace(
+        row, http="308 -> https://www.example.com/", https="200, R11, until Feb 25 2027", serving=True
+    )
+    broken = dataclasses.replace(
+        row, http="200 (no redirect)", https="failed: certificate verify failed", serving=False
+    )
+    header, first, second = status.render([asked, broken], None).splitlines()
+    assert header.split()[5:7] == ["HTTP", "HTTPS"]
+    assert "308 -> https://www.example.com/" in first and "200, R11, until Feb 25 2027" in first
+    assert "200 (no redirect)" in second and "failed: certificate verify failed" in second

@@ -73,7 +73,7 @@ from tools.sandbox import network
 
 DEFAULT_DIR = REPO_ROOT / ".sandbox"
 STATE_FILE = "sandbox.json"
-OWNED = ("pki", "etcd", "logs", "kubeconfig", "node.kubeconfig", "pods", STATE_FILE)
+OWNED = ("pki", "etcd", "logs", "kubeconfig", "node.kubeconfig", "pods", "acme-root.pem", STATE_FILE)
 CLUSTER_NAME = "multisite-sandbox"
 
 

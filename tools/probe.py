@@ -1,14 +1,14 @@
-"""A request as a browser would make it, to a name the sandbox's DNS does not know how to reach from here.
+"""One request to a host at a given address, as a browser would make it: `curl --resolve` in stdlib.
 
-    python -m tools.sandbox.probe URL --connect IP [--cafile PEM] [-v]
+    python -m tools.probe URL --connect IP [--cafile PEM] [-v]
 
-`curl --resolve HOST:PORT:IP` in a few lines of stdlib: connects to IP, sends
-the URL's host as SNI and Host header, verifies the server's certificate
-against --cafile (the sandbox CA's root) for that host name, and does not
-follow redirects. Prints one JSON object (status, location, body, and for
-HTTPS the served certificate's names, issuer and expiry), or with -v the
-exchange as `curl -v` shows it. Run it where IP is reachable: inside the
-sandbox's node (`Sandbox.run_in_node`).
+Connects to IP, sends the URL's host as SNI and Host header, verifies the
+server's certificate for that host name against --cafile (default: the
+system's roots), and does not follow redirects. Prints one JSON object
+(status, location, body, and for HTTPS the served certificate's names,
+issuer and expiry), or with -v the exchange as `curl -v` shows it.
+`tools.status --requests` uses it for every host; on the sandbox cluster it
+runs inside the node (`Sandbox.run_in_node`), where the edge's address is.
 """
 
 from __future__ import annotations
@@ -104,9 +104,7 @@ def verbose(result: dict[str, Any], address: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m tools.sandbox.probe", description=__doc__.split("\n\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m tools.probe", description=__doc__.split("\n\n")[0])
     parser.add_argument("url")
     parser.add_argument("--connect", required=True, help="the address to connect to (the edge's)")
     parser.add_argument("--cafile", help="trust these roots (PEM); default: the system's")
