@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt policy/requirements.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup engine lint test-unit test-engine test demo status bench bench-issuance mutate clean
+.PHONY: setup engine lint test-unit test-engine test demo status bench bench-issuance bench-edge mutate clean
 
 setup: $(STAMP)
 	@# The policy pack's own virtualenv (PulumiPolicy.yaml: virtualenv venv), as CI's
@@ -60,9 +60,14 @@ status: setup
 bench: setup
 	$(PY) -m bench.program_eval
 
-# From `up` to every certificate Ready on the sandbox cluster, 3 and 30 sites (root).
+# From `up` to every certificate Ready and every name serving HTTPS on the
+# sandbox cluster, 3 and 30 sites; requests per second through the edge
+# beside the backend directly (both need root).
 bench-issuance: setup engine
 	$(PY) -m bench.issuance $(BENCH_FLAGS)
+
+bench-edge: setup engine
+	$(PY) -m bench.edge_load $(BENCH_FLAGS)
 
 # Mutation testing of components/, __main__.py and policy/ against the unit and
 # policy tests (README "Mutation testing"): the score, every surviving mutant

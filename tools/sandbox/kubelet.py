@@ -223,6 +223,7 @@ class Kubelet:
         self.logs = directory / "logs" / "pods"
         self.binaries = engine_env()
         self.pods: dict[str, RunningPod] = {}
+        self.unrunnable: set[str] = set()
         self.next_index = 1
         self.stopping = False
         self.last_lease = 0.0
@@ -314,7 +315,10 @@ class Kubelet:
             if meta.get("deletionTimestamp"):
                 self.delete(pod, running)
             elif running is None:
-                if pod.get("status", {}).get("phase") not in ("Succeeded", "Failed"):
+                if uid not in self.unrunnable and pod.get("status", {}).get("phase") not in (
+                    "Succeeded",
+                    "Failed",
+                ):
                     self.start(pod)
             else:
                 self.check(pod, running)
@@ -352,6 +356,7 @@ class Kubelet:
         container, binary = self._container(pod)
         if container is None:
             self.report(pod, None, waiting=("ImageNotInSandbox", binary))
+            self.unrunnable.add(meta["uid"])  # reported once; it stays Pending
             return
         net = self.node.add_pod(self.next_index)
         self.next_index += 1
