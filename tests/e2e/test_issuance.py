@@ -195,19 +195,21 @@ def test_http_is_permanently_redirected_to_https_and_acme_tokens_are_not(
         for line in log.read_text().splitlines()
         if line.startswith("{")
     ]
-    solved: dict[str, list[tuple[str, int]]] = {}
+    # Only plain-HTTP requests count: before the solver's route is loaded, the site's own
+    # route redirects a token request, and the client's follow-up over HTTPS may then
+    # land on the solver's route (both entry points carry it) - a race of the first seconds.
+    solved: dict[str, list[int]] = {}
     for entry in sorted(logged, key=lambda e: str(e.get("StartUTC"))):
         path, router = entry.get("RequestPath", ""), entry.get("RouterName") or ""
-        if path.startswith("/.well-known/acme-challenge/") and "cm-acme-http-solver" in router:
-            solved.setdefault(entry["RequestHost"], []).append(
-                (entry["entryPointName"], entry["DownstreamStatus"])
-            )
+        token = path.startswith("/.well-known/acme-challenge/") and "cm-acme-http-solver" in router
+        if token and entry["entryPointName"] == "web":
+            solved.setdefault(entry["RequestHost"], []).append(entry["DownstreamStatus"])
     assert set(solved) == set().union(*SITES.values())
     for answers in solved.values():
-        # Plain HTTP throughout, never a redirect; a 503 while the solver's pod was not
-        # yet ready is the edge saying "no backend yet"; the last answer served the token.
-        assert all(entry == "web" and not 300 <= status < 400 for entry, status in answers), answers
-        assert answers[-1] == ("web", 200), answers
+        # Never a redirect; a 503 while the solver's pod was not yet ready is the edge
+        # saying "no backend yet"; the last answer served the token.
+        assert not any(300 <= status < 400 for status in answers), answers
+        assert answers[-1] == 200, answers
 
 
 def table(text: str) -> dict[str, dict[str, str]]:
@@ -271,6 +273,26 @@ def issued_by(kube: Cluster, name: str) -> str:
     """The issuer cert-manager records on the Secret it wrote."""
     secret = kube.core.read_namespaced_secret(name + "-tls", "default")
     return str(secret.metadata.annotations["cert-manager.io/issuer-name"])
+
+
+def test_a_certificate_inside_its_renewal_window_is_renewed_without_up(kube: Cluster) -> None:
+    name = "some-dummy-url-com"
+    first = serial(kube, name)
+    patch = ("cert-manager.io", "v1", "default", "certificates", name)
+    # Pebble's certificates last 90 days (2160h); renewing 2159h59m before expiry puts this one
+    # (issued minutes ago) inside its renewal window, as a certificate close to expiry is.
+    kube.custom.patch_namespaced_custom_object(*patch, {"spec": {"renewBefore": "2159h59m"}})
+    try:
+        deadline = time.monotonic() + 120
+        while serial(kube, name) == first and time.monotonic() < deadline:
+            time.sleep(2)
+        assert serial(kube, name) != first, "cert-manager did not renew the certificate"
+    finally:
+        kube.custom.patch_namespaced_custom_object(*patch, {"spec": {"renewBefore": None}})
+    deadline = time.monotonic() + 60
+    while not ready(kube.custom.get_namespaced_custom_object(*patch)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert ready(kube.custom.get_namespaced_custom_object(*patch))
 
 
 def test_switching_one_site_to_the_other_issuer_reissues_only_that_certificate(
