@@ -26,13 +26,12 @@ import os
 import socket
 import ssl
 import statistics
-import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
 
-from tools.engine_env import REPO_ROOT, engine_env
+from tools.engine_env import engine_env
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
 from tools.sandbox import Sandbox, pebble
@@ -131,10 +130,10 @@ def main() -> int:
             }
 
             def one_round(url: str, address: str) -> float:
-                proc = sandbox.run_in_node(
-                    [sys.executable, "-m", "bench.edge_load", "--requests", str(args.requests),
-                     "--concurrency", str(args.concurrency), "--_load", url, address, str(root)],
-                    capture_output=True, cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                proc = sandbox.run_python_in_node(
+                    "-m", "bench.edge_load", "--requests", str(args.requests),
+                    "--concurrency", str(args.concurrency), "--_load", url, address, str(root),
+                    capture_output=True,
                 )  # fmt: skip
                 if proc.returncode != 0:
                     raise SystemExit(f"load round failed: {proc.stdout}{proc.stderr}")

@@ -17,15 +17,12 @@ Needs root (the sandbox's network namespaces).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from tools.engine_env import REPO_ROOT
 from tools.local_stack import LocalStack
 from tools.sandbox import Sandbox, pebble
 
@@ -47,12 +44,7 @@ def serving_https(sandbox: Sandbox, hosts: list[str], root: Path) -> bool:
         "for host in sys.argv[3:]:\n"
         "    request(f'https://{host}/', sys.argv[1], sys.argv[2], timeout=5)\n"
     )
-    proc = sandbox.run_in_node(
-        [sys.executable, "-c", check, pebble.EDGE_IP, str(root), *hosts],
-        capture_output=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
+    proc = sandbox.run_python_in_node("-c", check, pebble.EDGE_IP, str(root), *hosts, capture_output=True)
     return proc.returncode == 0
 
 

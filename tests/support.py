@@ -284,3 +284,14 @@ def run_program(
     if run.error is not None and not expect_error:
         raise run.error
     return run
+
+
+def print_wall_times(config: Any, title: str, timings: dict[str, float]) -> None:
+    """Print each step's wall time in the test log, past pytest's capture (pass or fail)."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if capture is None or not timings:
+        return
+    with capture.global_and_fixture_disabled():
+        print(f"\n{title}:")
+        for step, seconds in timings.items():
+            print(f"  {step:<45} {seconds:7.1f} s")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
@@ -81,29 +80,16 @@ def print_status(sandbox: Sandbox) -> None:
     inside the sandbox's node, where its DNS server and the edge's address are."""
     root = sandbox.directory / "acme-root.pem"
     root.write_text(sandbox.acme_root())
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     flags = [
         "--kubeconfig", str(sandbox.node_kubeconfig), "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
         "--requests", "--cafile", str(root),
     ]  # fmt: skip
     print("\n$ python -m tools.status " + " ".join(flags), flush=True)
-    sandbox.run_in_node([sys.executable, "-m", "tools.status", *flags], cwd=REPO_ROOT, env=env)
+    sandbox.run_python_in_node("-m", "tools.status", *flags)
     for url in ("http://www.example.com/", "https://www.example.com/"):
         print(flush=True)
-        sandbox.run_in_node(
-            [
-                sys.executable,
-                "-m",
-                "tools.probe",
-                url,
-                "--connect",
-                pebble.EDGE_IP,
-                "--cafile",
-                str(root),
-                "-v",
-            ],
-            cwd=REPO_ROOT,
-            env=env,
+        sandbox.run_python_in_node(
+            "-m", "tools.probe", url, "--connect", pebble.EDGE_IP, "--cafile", str(root), "-v"
         )
 
 

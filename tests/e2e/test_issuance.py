@@ -13,10 +13,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,7 +24,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 from pulumi import automation as auto
 
-from tools.engine_env import REPO_ROOT
+from tests.support import print_wall_times
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
 from tools.sandbox import Sandbox, network, pebble
@@ -47,13 +45,7 @@ TIMINGS: dict[str, float] = {}
 @pytest.fixture(scope="module", autouse=True)
 def print_timings(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if capture is None or not TIMINGS:
-        return
-    with capture.global_and_fixture_disabled():  # shown in the CI log, pass or fail
-        print("\nend-to-end step wall times (sandbox cluster):")
-        for step, seconds in TIMINGS.items():
-            print(f"  {step:<45} {seconds:7.1f} s")
+    print_wall_times(request.config, "end-to-end step wall times (sandbox cluster)", TIMINGS)
 
 
 @pytest.fixture(scope="module")
@@ -137,20 +129,8 @@ def test_status_shows_every_host_issued_with_its_expiry_and_pointing_at_the_edge
 
 def probe(cluster_sandbox: Sandbox, url: str, root: Path) -> dict[str, Any]:
     """A request to `url` through the edge's address, as `tools.probe` makes it."""
-    proc = cluster_sandbox.run_in_node(
-        [
-            sys.executable,
-            "-m",
-            "tools.probe",
-            url,
-            "--connect",
-            pebble.EDGE_IP,
-            "--cafile",
-            str(root),
-        ],
-        capture_output=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    proc = cluster_sandbox.run_python_in_node(
+        "-m", "tools.probe", url, "--connect", pebble.EDGE_IP, "--cafile", str(root), capture_output=True
     )
     result: dict[str, Any] = json.loads(proc.stdout)
     return result
@@ -318,14 +298,10 @@ def test_switching_one_site_to_the_other_issuer_reissues_only_that_certificate(
 
 def status_report(cluster_sandbox: Sandbox, *flags: str) -> subprocess.CompletedProcess[str]:
     """`tools.status` as a user runs it, from inside the node (the sandbox's DNS and API server)."""
-    return cluster_sandbox.run_in_node(
-        [
-            sys.executable, "-m", "tools.status", "--kubeconfig", str(cluster_sandbox.node_kubeconfig),
-            "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS, *flags,
-        ],
+    return cluster_sandbox.run_python_in_node(
+        "-m", "tools.status", "--kubeconfig", str(cluster_sandbox.node_kubeconfig),
+        "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS, *flags,
         capture_output=True,
-        cwd=REPO_ROOT,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )  # fmt: skip
 
 

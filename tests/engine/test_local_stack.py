@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import pytest
 from pulumi import automation as auto
 
+from tests.support import print_wall_times
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
 from tools.sandbox import Sandbox
@@ -46,13 +47,7 @@ def changes(summary: Any) -> dict[str, int]:
 @pytest.fixture(scope="module", autouse=True)
 def print_timings(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if capture is None or not TIMINGS:
-        return
-    with capture.global_and_fixture_disabled():  # shown in the CI log, pass or fail
-        print("\nengine step wall times (local stack):")
-        for step, seconds in TIMINGS.items():
-            print(f"  {step:<40} {seconds:7.1f} s")
+    print_wall_times(request.config, "engine step wall times (local stack)", TIMINGS)
 
 
 @pytest.fixture(scope="module")

@@ -73,7 +73,10 @@ from tools.sandbox import network
 
 DEFAULT_DIR = REPO_ROOT / ".sandbox"
 STATE_FILE = "sandbox.json"
-OWNED = ("pki", "etcd", "logs", "kubeconfig", "node.kubeconfig", "pods", "acme-root.pem", STATE_FILE)
+OWNED = (
+    "pki", "etcd", "logs", "kubeconfig", "node.kubeconfig", "kube-controller-manager.kubeconfig",
+    "pebble-config.json", "pods", "acme-root.pem", STATE_FILE,
+)  # fmt: skip
 CLUSTER_NAME = "multisite-sandbox"
 
 
@@ -339,6 +342,11 @@ class Sandbox:
         netns = self.node.netns
         return subprocess.run(cmd, preexec_fn=lambda: network.enter(netns), text=True, **kwargs)
 
+    def run_python_in_node(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        """`python ARGS` inside the node with this repository importable (`"-m", "tools.status", ...`)."""
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        return self.run_in_node([sys.executable, *args], cwd=REPO_ROOT, env=env, **kwargs)
+
     @property
     def pki(self) -> Path:
         return self.directory / "pki"
@@ -598,10 +606,8 @@ class Sandbox:
             "c=ssl.create_default_context(cafile=sys.argv[2]);"
             "sys.stdout.write(urllib.request.urlopen(sys.argv[1],context=c,timeout=5).read().decode())"
         )
-        proc = self.run_in_node(
-            [sys.executable, "-c", fetch, pebble.ROOT_URL, str(self.pki / "ca.crt")],
-            capture_output=True,
-            timeout=30,
+        proc = self.run_python_in_node(
+            "-c", fetch, pebble.ROOT_URL, str(self.pki / "ca.crt"), capture_output=True, timeout=30
         )
         if proc.returncode != 0:
             raise SandboxError(
