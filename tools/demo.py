@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 
@@ -51,6 +52,9 @@ def main() -> int:
     print(f"sandbox ready at {sandbox.server} in {time.monotonic() - started:.1f}s", flush=True)
     try:
         acme = (sandbox.acme_directory, (sandbox.pki / "ca.crt").read_text().strip()) if cluster else None
+        # The sandbox starts empty, so must the stack's state: a state left by an
+        # earlier demo would describe objects this cluster never had.
+        shutil.rmtree(DEFAULT_DIR / "stack", ignore_errors=True)
         stack = LocalStack.create(DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig, acme=acme)
         print("pulumi up --stack local", flush=True)
         started = time.monotonic()
