@@ -296,6 +296,29 @@ def test_switching_one_site_to_the_other_issuer_reissues_only_that_certificate(
     assert issued_by(kube, "www-example-com") == "letsencrypt-staging"
 
 
+def test_the_whole_stack_on_prod_reissues_every_certificate_and_refuses_destroy(
+    stack: LocalStack, kube: Cluster
+) -> None:
+    before = {name: serial(kube, name) for name in SITES}
+    uids = {c["metadata"]["name"]: c["metadata"]["uid"] for c in kube.certificates()}
+    config = stack.read_config()
+    config["multisite:acme"]["issuer"] = "prod"
+    stack.write_config(config)
+    stack.up()
+    for name in SITES:
+        assert issued_by(kube, name) == "letsencrypt-prod"
+        assert serial(kube, name) != before[name]
+    # A production stack protects everything (README "Destroy and protection").
+    with pytest.raises(auto.CommandError) as refused:
+        stack.destroy()
+    assert "protected" in str(refused.value)
+    assert {c["metadata"]["name"]: c["metadata"]["uid"] for c in kube.certificates()} == uids
+    config["multisite:acme"]["issuer"] = "staging"
+    stack.write_config(config)
+    stack.up()
+    assert {issued_by(kube, name) for name in SITES} == {"letsencrypt-staging"}
+
+
 def status_report(cluster_sandbox: Sandbox, *flags: str) -> subprocess.CompletedProcess[str]:
     """`tools.status` as a user runs it, from inside the node (the sandbox's DNS and API server)."""
     return cluster_sandbox.run_python_in_node(
