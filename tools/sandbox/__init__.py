@@ -294,6 +294,9 @@ class Sandbox:
             that runs pods as local processes (``tools.sandbox.kubelet``) and
             an API server door on this namespace's loopback. Needs root. The
             namespace reaper is not used: the real namespace controller runs.
+        acme_always_valid: Pebble accepts every authorization without
+            validating it (PEBBLE_VA_ALWAYS_VALID). Off by default: the
+            sandbox validates HTTP-01 for real, through the edge.
     """
 
     def __init__(
