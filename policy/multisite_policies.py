@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
 
 LE_PRODUCTION_SERVER = "https://acme-v02.api.letsencrypt.org/directory"
 LE_STAGING_SERVER = "https://acme-staging-v02.api.letsencrypt.org/directory"
+LETS_ENCRYPT_API_HOST = "api.letsencrypt.org"
 PRODUCTION_ISSUER_NAME = "letsencrypt-prod"
 STAGING_ISSUER_NAME = "letsencrypt-staging"
 
@@ -351,21 +353,33 @@ def validate_service(args: ResourceValidationArgs, report_violation: ReportViola
 
 
 def check_cluster_issuer(name: str, props: Mapping[str, Any]) -> list[str]:
-    """The well-known issuer names point at the matching Let's Encrypt server."""
+    """The well-known issuer names never point at the other Let's Encrypt directory.
+
+    A private ACME directory (`multisite:acme.servers`: step-ca, Pebble, an
+    internal Boulder) is the user's explicit choice and passes; any Let's
+    Encrypt directory must be the one the name says."""
     issuer = _get(props, "metadata", "name")
     server = _get(props, "spec", "acme", "server")
     expected = {
         PRODUCTION_ISSUER_NAME: LE_PRODUCTION_SERVER,
         STAGING_ISSUER_NAME: LE_STAGING_SERVER,
     }
-    if isinstance(issuer, str) and issuer in expected and server != expected[issuer]:
-        return [
-            (
-                f"ClusterIssuer '{issuer}' (resource '{name}') uses ACME server {server!r}. "
-                f"Set spec.acme.server to {expected[issuer]} so the name says what it issues."
-            )
-        ]
-    return []
+    if not (isinstance(issuer, str) and issuer in expected) or server == expected[issuer]:
+        return []
+    if isinstance(server, str) and not _is_lets_encrypt(server):
+        return []
+    return [
+        (
+            f"ClusterIssuer '{issuer}' (resource '{name}') uses ACME server {server!r}. "
+            f"Set spec.acme.server to {expected[issuer]} so the name says what it issues."
+        )
+    ]
+
+
+def _is_lets_encrypt(server: str) -> bool:
+    """True for a URL on Let's Encrypt's ACME API hosts (api.letsencrypt.org and its subdomains)."""
+    host = urllib.parse.urlsplit(server).hostname or ""
+    return host == LETS_ENCRYPT_API_HOST or host.endswith("." + LETS_ENCRYPT_API_HOST)
 
 
 def validate_cluster_issuer(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -496,8 +510,8 @@ def check_production_issuer_usage(
         if prod_stacks is not None
         else DEFAULT_PRODUCTION_STACKS
     )
-    allow_prod = _is_true(config.get("allowProductionIssuer", False))
-    allow_staging = _is_true(config.get("allowStagingIssuer", False))
+    allow_prod = _is_true(config.get("allowProductionIssuer"))
+    allow_staging = _is_true(config.get("allowStagingIssuer"))
     servers = _issuer_servers(resources)
     is_prod = stack is not None and stack in production_stacks
     out: list[tuple[str, str]] = []
@@ -603,7 +617,10 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         name="acme-issuer-servers",
-        description="letsencrypt-staging / letsencrypt-prod point at the matching Let's Encrypt directory.",
+        description=(
+            "letsencrypt-staging / letsencrypt-prod point at the matching Let's Encrypt directory"
+            " (or at a private ACME directory)."
+        ),
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_cluster_issuer,
     ),

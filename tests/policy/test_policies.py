@@ -147,7 +147,7 @@ def address_props() -> dict[str, Any]:
     }
 
 
-def issuer_props(name: str, server: str) -> dict[str, Any]:
+def issuer_props(name: str, server: str | None) -> dict[str, Any]:
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "ClusterIssuer",
@@ -389,6 +389,35 @@ def test_issuer_servers_match_names() -> None:
     ):
         args = resource_args(mp.CLUSTER_ISSUER, name, issuer_props(name, server))
         assert run_resource(mp.validate_cluster_issuer, args) == []
+
+
+@pytest.mark.parametrize(
+    ("name", "server"),
+    [
+        ("letsencrypt-prod", "https://ca.internal:9000/acme/acme/directory"),  # step-ca
+        ("letsencrypt-staging", "https://10.244.0.1:14000/dir"),  # Pebble
+    ],
+)
+def test_a_private_acme_directory_passes(name: str, server: str) -> None:
+    # multisite:acme.servers: the user's explicit choice of CA (README "Configuration").
+    args = resource_args(mp.CLUSTER_ISSUER, name, issuer_props(name, server))
+    assert run_resource(mp.validate_cluster_issuer, args) == []
+
+
+@pytest.mark.parametrize(
+    "server",
+    [
+        "https://acme-v01.api.letsencrypt.org/directory",  # retired ACME v1 endpoint
+        "https://acme-staging-v02.api.letsencrypt.org/directory/",
+        None,
+    ],
+)
+def test_any_other_lets_encrypt_url_or_none_fails(server: str | None) -> None:
+    args = resource_args(mp.CLUSTER_ISSUER, "iss", issuer_props("letsencrypt-prod", server))
+    assert run_resource(mp.validate_cluster_issuer, args) == [
+        f"ClusterIssuer 'letsencrypt-prod' (resource 'iss') uses ACME server {server!r}. Set"
+        f" spec.acme.server to {LE_PROD} so the name says what it issues."
+    ]
 
 
 def test_issuer_name_server_mismatch() -> None:
@@ -922,27 +951,52 @@ def test_traefik_release_hardened_passes() -> None:
     )
 
 
+TRAEFIK_DASHBOARD = (
+    "Helm release 'edge' (traefik) must turn the dashboard off explicitly (the chart enables it):"
+    " set values.api.dashboard: false."
+)
+TRAEFIK_INSECURE_API = (
+    "Helm release 'edge' (traefik) serves its API over plain HTTP (values.api.insecure); remove it."
+)
+TRAEFIK_SNIPPETS = (
+    "Helm release 'edge' (traefik) allows NGINX snippet annotations; remove"
+    " values.providers.kubernetesIngressNGINX.allowSnippetAnnotations."
+)
+TRAEFIK_IMAGE = (
+    "Helm release 'edge' (traefik) does not pin its image: set values.image.tag"
+    ' (e.g. "v3.7.11") or values.image.digest.'
+)
+PINNED = {"tag": "v3.7.11"}
+
+
 @pytest.mark.parametrize(
-    ("values", "fragment"),
+    ("values", "message"),
     [
-        ({"image": {"tag": "v3.7.11"}}, "dashboard off explicitly"),
-        ({"api": {"dashboard": True}, "image": {"tag": "v3.7.11"}}, "dashboard off explicitly"),
-        ({"api": {"dashboard": False, "insecure": True}, "image": {"tag": "v3.7.11"}}, "plain HTTP"),
+        ({"image": PINNED}, TRAEFIK_DASHBOARD),  # the chart's default is on
+        ({"api": {"dashboard": True}, "image": PINNED}, TRAEFIK_DASHBOARD),
+        ({"api": {"dashboard": False, "insecure": True}, "image": PINNED}, TRAEFIK_INSECURE_API),
         (
             {
                 "api": {"dashboard": False},
-                "image": {"tag": "v3.7.11"},
+                "image": PINNED,
                 "providers": {"kubernetesIngressNGINX": {"allowSnippetAnnotations": True}},
             },
-            "snippet annotations",
+            TRAEFIK_SNIPPETS,
         ),
-        ({"api": {"dashboard": False}}, "does not pin its image"),
+        ({"api": {"dashboard": False}}, TRAEFIK_IMAGE),
+        # An image section that names no version floats with the chart's default.
+        ({"api": {"dashboard": False}, "image": {"repository": "docker.io/traefik"}}, TRAEFIK_IMAGE),
     ],
 )
-def test_traefik_release_unhardened_fails(values: dict[str, Any], fragment: str) -> None:
+def test_traefik_release_unhardened_fails(values: dict[str, Any], message: str) -> None:
     props = {**traefik_props(), "values": values}
-    [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "edge", props))
-    assert fragment in msg and "'edge' (traefik)" in msg
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "edge", props)) == [message]
+
+
+def test_traefik_image_pinned_by_digest_alone_passes() -> None:
+    digest = {"digest": "sha256:" + "0" * 64}
+    props = {**traefik_props(), "values": {"api": {"dashboard": False}, "image": digest}}
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "edge", props)) == []
 
 
 @pytest.mark.parametrize(
