@@ -19,7 +19,7 @@ import ssl
 import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 import pulumi
 from pydantic import (
@@ -731,15 +731,11 @@ def _path(prefix: str, loc: Sequence[int | str]) -> str:
 
 
 def _model_at(model: type[_Model], loc: Sequence[int | str]) -> type[_Model]:
-    """The nested config object at `loc` (keys as written) inside `model`."""
-    for part in loc:
-        if isinstance(part, int):
-            continue  # an item of a list: same object type
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        nested = field.annotation if field is not None else None
-        if not (isinstance(nested, type) and issubclass(nested, _Model)):
-            break
-        model = nested
+    """The nested config object at `loc` inside `model`: keys as written, each a field
+    of its parent that holds a config object (where pydantic met an unknown key)."""
+    for key in loc:
+        (nested,) = [field.annotation for field in model.model_fields.values() if field.alias == key]
+        model = cast(type[_Model], nested)
     return model
 
 

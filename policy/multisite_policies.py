@@ -92,7 +92,7 @@ def _is_true(value: Any) -> bool:
 
 
 def _label(resource_type: str, name: str) -> str:
-    kind = resource_type.rsplit(":", 1)[-1]
+    kind = resource_type.rpartition(":")[2]
     return f"{kind} '{name}'"
 
 
@@ -100,7 +100,7 @@ def stack_from_urn(urn: str) -> str | None:
     """The stack name of a URN ``urn:pulumi:<stack>::<project>::<type>::<name>``."""
     if not urn.startswith("urn:pulumi:"):
         return None
-    stack = urn[len("urn:pulumi:") :].split("::", 1)[0]
+    stack = urn[len("urn:pulumi:") :].partition("::")[0]
     return stack or None
 
 
@@ -537,8 +537,9 @@ def check_production_issuer_usage(
 
 
 def validate_production_issuer_usage(args: StackValidationArgs, report_violation: ReportViolation) -> None:
-    urn = args.resources[0].urn if args.resources else ""
-    stack = resolve_stack_name(urn)
+    if not args.resources:
+        return  # nothing to check
+    stack = resolve_stack_name(args.resources[0].urn)
     for msg, bad_urn in check_production_issuer_usage(args.resources, stack, args.get_config()):
         report_violation(msg, bad_urn)
 

@@ -204,8 +204,10 @@ def test_ingress_compliant() -> None:
 def test_ingress_without_class_name() -> None:
     props = ingress_props()
     del props["spec"]["ingressClassName"]
-    [msg] = run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
-    assert "no spec.ingressClassName" in msg and "ingressClassName: nginx" in msg
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == [
+        "Ingress 'blog' has no spec.ingressClassName. Set spec.ingressClassName: nginx (the annotation"
+        " kubernetes.io/ingress.class is deprecated) so the ingress-nginx controller serves it."
+    ]
 
 
 def test_ingress_host_not_covered_by_tls() -> None:
@@ -235,8 +237,10 @@ def test_ingress_wildcard_tls_covers_one_label() -> None:
 def test_ingress_rule_without_host() -> None:
     props = ingress_props()
     props["spec"]["rules"].append({"http": {"paths": []}})
-    [msg] = run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
-    assert "spec.rules[2] has no host" in msg
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == [
+        "Ingress 'blog' spec.rules[2] has no host. Give every rule a host (name-based virtual hosting"
+        " on the shared IP) and list it in spec.tls."
+    ]
 
 
 # ingress-nginx's two redirect annotations, from its annotation docs (not from the pack).
@@ -247,8 +251,11 @@ def test_ingress_rule_without_host() -> None:
 def test_ingress_disabling_https_redirect(annotation: str) -> None:
     props = ingress_props()
     props["metadata"]["annotations"][annotation] = "false"
-    [msg] = run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
-    assert f'disables the HTTP->HTTPS redirect with {annotation}: "false"' in msg
+    assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == [
+        f"Ingress 'blog' disables the HTTP->HTTPS redirect with {annotation}: \"false\". Remove it or set"
+        ' nginx.ingress.kubernetes.io/ssl-redirect: "true" (ACME HTTP-01 challenges are exempt from the'
+        " redirect already)."
+    ]
 
 
 def test_ingress_policy_ignores_other_types() -> None:
@@ -494,6 +501,14 @@ def test_prod_stack_with_staging_issuer() -> None:
     )
     assert "in production stack 'prod' uses issuer 'letsencrypt-staging'" in msg
     assert "Set `issuer: prod` under `multisite:acme` in Pulumi.prod.yaml" in msg
+
+
+def test_a_stack_of_one_certificate_is_checked_too() -> None:
+    # No ClusterIssuer in the stack: the issuer is judged by its name.
+    (certificate,) = stack_with_certificate("dev", "letsencrypt-prod")[-1:]
+    [(msg, urn)] = run_stack(mp.validate_production_issuer_usage, [certificate])
+    assert "non-production stack 'dev' uses the production issuer 'letsencrypt-prod'" in msg
+    assert urn == certificate.urn
 
 
 def test_prod_stack_staging_issuer_allowed_by_config() -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from components.config import ConfigError, StackSettings, load_settings
+from tests.support import TEST_CA
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
 SITE = {"host": "www.example.com", "service": "web"}
@@ -325,3 +326,68 @@ def test_an_e_mail_reason_that_itself_holds_a_colon_is_kept_whole() -> None:
         "multisite:acme.email = 'ops@exa_mple.com': expected an e-mail address such as 'ops@example.com'"
         " (The part after the @-sign contains invalid characters: '_'.)"
     ]
+
+
+# --- Private ACME directories (acme.servers, acme.caBundle) --------------------------
+
+HTTPS_ONLY = (
+    "expected the https:// URL of an ACME directory, such as"
+    " 'https://ca.internal:14000/dir' (RFC 8555 serves ACME over HTTPS only)"
+)
+NO_CREDENTIALS = "expected an ACME directory URL without user, password or #fragment"
+DIRECTORY = "https://ca.internal:14000/dir"
+
+
+def acme_problem(**acme: Any) -> str:
+    (problem,) = problems({"acme": {"issuer": "prod", **acme}})
+    return problem
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://ca.internal/dir", HTTPS_ONLY),  # RFC 8555 section 6.1: HTTPS only
+        ("https:///dir", HTTPS_ONLY),
+        ("ca.internal/dir", HTTPS_ONLY),
+        ("https://u:p@ca.internal/dir", NO_CREDENTIALS),
+        ("https://u@ca.internal/dir", NO_CREDENTIALS),  # a user without a password
+        ("https://ca.internal/dir#top", NO_CREDENTIALS),  # a fragment alone
+    ],
+)
+def test_an_acme_directory_is_a_plain_https_url(url: str, expected: str) -> None:
+    assert acme_problem(servers={"staging": url}) == f"multisite:acme.servers.staging = {url!r}: {expected}"
+
+
+def test_an_acme_directory_with_a_port_and_path_is_taken_as_given() -> None:
+    assert (
+        settings({"acme": {"issuer": "prod", "servers": {"prod": DIRECTORY}}}).acme.server("prod")
+        == DIRECTORY
+    )
+
+
+PEM_ONLY = "expected PEM certificates only (-----BEGIN CERTIFICATE----- blocks); found "
+
+
+def test_a_ca_bundle_without_pem_blocks_is_refused_whole() -> None:
+    problem = acme_problem(servers={"prod": DIRECTORY}, caBundle="MIIB")
+    assert problem == f"multisite:acme.caBundle = 'MIIB': {PEM_ONLY}no PEM block"
+
+
+def test_a_ca_bundle_names_every_kind_of_block_that_is_not_a_certificate() -> None:
+    extra = (
+        "-----BEGIN X509 CRL-----\nAA\n-----END X509 CRL-----\n"
+        "-----BEGIN PRIVATE KEY-----\nAA\n-----END PRIVATE KEY-----\n"
+    )
+    problem = acme_problem(servers={"prod": DIRECTORY}, caBundle=TEST_CA + extra)
+    assert problem.startswith("multisite:acme.caBundle = '-----BEGIN CERTIFICATE-----")
+    assert problem.endswith(f": {PEM_ONLY}PRIVATE KEY, X509 CRL blocks")
+
+
+def test_a_ca_bundle_that_does_not_parse_gives_openssls_reason() -> None:
+    bad = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    problem = acme_problem(servers={"prod": DIRECTORY}, caBundle=bad)
+    # OpenSSL's own words (PEM_R_NO_START_LINE), then where in CPython it was raised.
+    assert problem.startswith(
+        f"multisite:acme.caBundle = {bad!r}: expected PEM certificates that parse;"
+        " OpenSSL says: no start line: cadata does not contain a certificate"
+    )
