@@ -115,7 +115,7 @@ def main() -> int:
             stack = LocalStack.create(
                 Path(tmp) / "stack",
                 kubeconfig=sandbox.kubeconfig,
-                acme=(sandbox.acme_directory, (sandbox.pki / "ca.crt").read_text().strip()),
+                acme=sandbox.acme_server,
             )
             stack.up()
             root = Path(tmp) / "root.pem"

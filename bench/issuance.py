@@ -58,7 +58,7 @@ def one_run(count: int) -> tuple[float, float, float]:
             stack = LocalStack.create(
                 Path(tmp) / "stack",
                 kubeconfig=sandbox.kubeconfig,
-                acme=(sandbox.acme_directory, (sandbox.pki / "ca.crt").read_text().strip()),
+                acme=sandbox.acme_server,
             )
             stack.update_config("multisite:sites", sites(count))
             root = Path(tmp) / "root.pem"

@@ -7,12 +7,13 @@ copy of the project that the CLI can run without touching the repository:
 * `Pulumi.yaml`, `__main__.py` and `components/` copied from the repository,
   with the runtime's `virtualenv` pointed at the repository's `.venv`
   (absolute path), so nothing is installed;
-* `Pulumi.local.yaml` generated from the repository's, with the sandbox's
-  kubeconfig and absolute chart paths (`tools.local_stack.local_config`);
+* `Pulumi.local.yaml` generated from the repository's for one sandbox
+  cluster: its kubeconfig, absolute chart paths and ACME CA
+  (`tools.local_stack.local_config`);
 * a file backend under `state/` and passphrase secrets.
 
     from tools.cli_project import CliProject
-    project = CliProject.create(tmp_path / "project", kubeconfig=sandbox.kubeconfig)
+    project = CliProject.create(tmp_path / "project", kubeconfig=sandbox.kubeconfig, acme=sandbox.acme_server)
     project.pulumi("stack", "init", "local", stack=False)
     project.pulumi("up", "--yes")
     project.pulumi("preview", "--policy-pack", str(POLICY_DIR))
@@ -75,11 +76,13 @@ class CliProject(StackConfigFile):
         directory: Path,
         *,
         kubeconfig: Path,
+        acme: tuple[str, str],
         env: dict[str, str] | None = None,
         venv: Path = VENV,
         root: Path = REPO_ROOT,
     ) -> CliProject:
-        """Copy the project into `directory` (which must not exist) for the sandbox at `kubeconfig`."""
+        """Copy the project into `directory` (which must not exist) for the sandbox
+        cluster at `kubeconfig` whose ACME CA is `acme` (`Sandbox.acme_server`)."""
         engine = env if env is not None else engine_env()
         directory.mkdir(parents=True)
         for name in PROJECT_FILES:
@@ -101,7 +104,7 @@ class CliProject(StackConfigFile):
         # The CLI must not pick up another project's or user's stack selection.
         run_env.pop("PULUMI_STACK", None)
         cli = cls(directory, run_env)
-        cli.write_config(local_config(kubeconfig, root=root))
+        cli.write_config(local_config(kubeconfig, acme_directory=acme[0], acme_ca=acme[1], root=root))
         return cli
 
     # Stack configuration (the generated Pulumi.local.yaml) ------------------

@@ -7,8 +7,7 @@ the stack outputs, what now exists in the cluster, the status report (each
 host's certificate, issued by the sandbox CA, with its expiry, the redirect
 and the HTTPS answer) and a live request through the edge. Then it
 tears the sandbox down (`--keep` leaves it up and prints how to reach it).
-Without root, or with `--api-server-only`, the sandbox is a bare API server
-(nothing runs, no certificate is issued) and the stand-in charts are used.
+Without root it stops at once and says why: the real charts need pods to run.
 """
 
 from __future__ import annotations
@@ -19,43 +18,33 @@ import shutil
 import sys
 import time
 
-from tools.engine_env import REPO_ROOT, UPSTREAM
+from tools.engine_env import UPSTREAM
 from tools.kube import Cluster
-from tools.local_stack import CHARTS, LocalStack, chart_dir
+from tools.local_stack import LocalStack
 from tools.sandbox import DEFAULT_DIR, Sandbox, network, pebble
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
-    parser.add_argument("--api-server-only", action="store_true", help="a bare API server: nothing runs")
     args = parser.parse_args()
-    problem = "--api-server-only" if args.api_server_only else network.available()
-    cluster = problem is None
-    if not cluster:
-        print(f"bare API server, no certificates issued ({problem})", flush=True)
-
-    for name in () if cluster else CHARTS:
-        source = chart_dir(name)
-        kind = (
-            "real chart" if "fixtures" not in source.parts else "STAND-IN chart (see tests/fixtures/charts)"
-        )
-        print(f"chart {name}: {source.relative_to(REPO_ROOT)} ({kind})", flush=True)
-    print(f"chart traefik (multisite:edge traefik): real chart from {UPSTREAM / 'charts'}", flush=True)
-
-    if cluster:
-        print(f"chart cert-manager: real chart from {UPSTREAM / 'charts'}", flush=True)
-    sandbox = Sandbox(DEFAULT_DIR, cluster=cluster)
+    problem = network.available()
+    if problem is not None:
+        print(f"make demo needs the sandbox cluster, which cannot start here: {problem}", file=sys.stderr)
+        return 1
+    print(f"charts: Traefik and cert-manager, the real charts from {UPSTREAM / 'charts'}", flush=True)
+    sandbox = Sandbox(DEFAULT_DIR, cluster=True)
     print(f"starting the sandbox cluster in {DEFAULT_DIR} ...", flush=True)
     started = time.monotonic()
     sandbox.start()
     print(f"sandbox ready at {sandbox.server} in {time.monotonic() - started:.1f}s", flush=True)
     try:
-        acme = (sandbox.acme_directory, (sandbox.pki / "ca.crt").read_text().strip()) if cluster else None
         # The sandbox starts empty, so must the stack's state: a state left by an
         # earlier demo would describe objects this cluster never had.
         shutil.rmtree(DEFAULT_DIR / "stack", ignore_errors=True)
-        stack = LocalStack.create(DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig, acme=acme)
+        stack = LocalStack.create(
+            DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig, acme=sandbox.acme_server
+        )
         print("pulumi up --stack local", flush=True)
         started = time.monotonic()
         result = stack.up(on_output=lambda line: print(line, flush=True))
@@ -65,8 +54,7 @@ def main() -> int:
         print(json.dumps(stack.outputs(), indent=2))
         print("\nIn the cluster (read back with the Kubernetes API):")
         print(Cluster(sandbox.kubeconfig).report())
-        if cluster:
-            print_status(sandbox)
+        print_status(sandbox)
     finally:
         if args.keep:
             print(

@@ -7,6 +7,11 @@ from typing import Any
 
 from kubernetes import client, config
 
+#: cert-manager labels the Pods, Services and Ingresses of its HTTP-01 solver
+#: with this; they come and go with each challenge and are not the stack's.
+ACME_SOLVER_LABEL = "acme.cert-manager.io/http01-solver"
+NOT_SOLVER = f"!{ACME_SOLVER_LABEL}"
+
 
 class Cluster:
     """A thin reader over one kubeconfig."""
@@ -34,7 +39,8 @@ class Cluster:
         return sorted(items, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))
 
     def ingresses(self) -> list[Any]:
-        items = self.networking.list_ingress_for_all_namespaces().items
+        """Every Ingress but cert-manager's HTTP-01 solver's."""
+        items = self.networking.list_ingress_for_all_namespaces(label_selector=NOT_SOLVER).items
         return sorted(items, key=lambda o: (o.metadata.namespace, o.metadata.name))
 
     def namespaces(self) -> set[str]:
@@ -61,7 +67,7 @@ class Cluster:
             add("Ingress", ingress.metadata)
         for deployment in self.apps.list_deployment_for_all_namespaces().items:
             add("Deployment", deployment.metadata)
-        for service in self.core.list_service_for_all_namespaces().items:
+        for service in self.core.list_service_for_all_namespaces(label_selector=NOT_SOLVER).items:
             if service.metadata.name != "kubernetes":
                 add("Service", service.metadata)
         for namespace in self.core.list_namespace().items:

@@ -8,7 +8,7 @@ running sandbox and whose chart paths are absolute, a file backend under
 written.
 
     from tools.local_stack import LocalStack
-    stack = LocalStack.create(work_dir, kubeconfig=sandbox.kubeconfig)
+    stack = LocalStack.create(work_dir, kubeconfig=sandbox.kubeconfig, acme=sandbox.acme_server)
     stack.up()
 """
 
@@ -25,85 +25,61 @@ from typing import Any
 import yaml
 from pulumi import automation as auto
 
+from components.edge.ingress_nginx import INGRESS_NGINX
 from components.edge.traefik import TRAEFIK
 from tools.engine_env import REPO_ROOT, UPSTREAM, engine_env, pulumi_command_root
 
 STACK = "local"
 PROJECT = "multisite"
 PASSPHRASE = "multisite-local-sandbox"  # guards nothing of value: the sandbox is throwaway
-CHARTS = ("ingress-nginx", "cert-manager")
 
 
-def chart_dir(name: str, *, root: Path = REPO_ROOT) -> Path:
-    """The real chart in `charts/<name>` when the user put it there, else our stand-in."""
-    real = root / "charts" / name
-    if (real / "Chart.yaml").is_file():
-        return real
-    return root / "tests" / "fixtures" / "charts" / name
+def lay_out_charts(directory: Path, *, cert_manager_version: str) -> Path:
+    """The local stack's chart directory (`multisite:charts`): links to the real
+    chart archives in ../shared/upstream/charts.
 
-
-def lay_out_charts(directory: Path, *, root: Path = REPO_ROOT) -> Path:
-    """The local stack's chart directory (`multisite:charts`), as links.
-
-    ingress-nginx and cert-manager: `chart_dir` (the real ones in charts/, else
-    our stand-ins); Traefik: the real chart archive in ../shared/upstream.
+    Traefik (the edge of Pulumi.local.yaml), cert-manager at
+    `cert_manager_version` (the one the sandbox builds, engine/versions.env),
+    and ingress-nginx, so that switching `multisite:edge` can be previewed.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    links = {name: chart_dir(name, root=root) for name in CHARTS}
-    traefik_archive = f"traefik-{TRAEFIK.version}.tgz"
-    links[traefik_archive] = UPSTREAM / "charts" / traefik_archive
-    for name, target in links.items():
-        link = directory / name
+    archives = (
+        f"traefik-{TRAEFIK.version}.tgz",
+        f"ingress-nginx-{INGRESS_NGINX.version}.tgz",
+        f"cert-manager-{cert_manager_version}.tgz",
+    )
+    for archive in archives:
+        target = UPSTREAM / "charts" / archive
+        if not target.is_file():
+            raise FileNotFoundError(f"{target}: an upstream chart the local stack installs is missing")
+        link = directory / archive
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(target.resolve())
+        link.symlink_to(target)
     return directory
 
 
-def local_config(kubeconfig: Path, *, root: Path = REPO_ROOT) -> dict[str, Any]:
-    """`Pulumi.local.yaml`'s config with absolute paths for this sandbox.
+def local_config(
+    kubeconfig: Path, *, acme_directory: str, acme_ca: str, root: Path = REPO_ROOT
+) -> dict[str, Any]:
+    """`Pulumi.local.yaml`'s config for one running sandbox cluster.
 
-    The charts are laid out in `charts/` next to the kubeconfig.
+    Its kubeconfig; the charts laid out in `charts/` next to it; both issuers
+    on the sandbox's ACME CA (`acme_directory`, served with a certificate
+    from the PEM `acme_ca`).
     """
     with open(root / f"Pulumi.{STACK}.yaml") as f:
         config: dict[str, Any] = yaml.safe_load(f)["config"]
     config = copy.deepcopy(config)
     config["multisite:cluster"]["kubeconfig"] = str(kubeconfig.resolve())
-    config["multisite:charts"] = str(lay_out_charts(kubeconfig.parent / "charts", root=root).resolve())
-    return config
-
-
-# The cert-manager source the sandbox cluster runs (scripts/engine,
-# engine/versions.env); its chart from ../shared/upstream matches it. The
-# stack's default pin is newer (components/cert_manager.py): a known skew.
-SANDBOX_CERT_MANAGER = "v1.21.1"
-
-
-def cluster_config(config: dict[str, Any], *, acme_directory: str, acme_ca: str) -> dict[str, Any]:
-    """The local stack's config for a sandbox *cluster* (`Sandbox(cluster=True)`).
-
-    What differs from a bare API server: the Traefik edge (it runs there),
-    cert-manager's real chart at the version the sandbox runs, both issuers
-    on the sandbox's ACME CA (`acme_directory`, served with a certificate from
-    `acme_ca`), and `pulumi up` waiting for every certificate.
-    """
-    config = copy.deepcopy(config)
-    charts = Path(config["multisite:charts"])
-    archive = f"cert-manager-{SANDBOX_CERT_MANAGER}.tgz"
-    link = charts / archive
-    if link.is_symlink() or link.exists():
-        link.unlink()
-    link.symlink_to(UPSTREAM / "charts" / archive)
-    config["multisite:edge"] = "traefik"
-    config["multisite:certManager"] = {
-        **config.get("multisite:certManager", {}),
-        "version": SANDBOX_CERT_MANAGER,
-    }
+    charts = lay_out_charts(
+        kubeconfig.parent / "charts", cert_manager_version=config["multisite:certManager"]["version"]
+    )
+    config["multisite:charts"] = str(charts.resolve())
     config["multisite:acme"] = {
         **config["multisite:acme"],
         "servers": {"staging": acme_directory, "prod": acme_directory},
         "caBundle": acme_ca,
-        "waitForCertificates": True,
     }
     return config
 
@@ -150,13 +126,13 @@ class LocalStack(StackConfigFile):
         work_dir: Path,
         *,
         kubeconfig: Path,
+        acme: tuple[str, str],
         env: dict[str, str] | None = None,
-        acme: tuple[str, str] | None = None,
     ) -> LocalStack:
         """Lay out `work_dir` and create (or select) the stack in its file backend.
 
-        `acme` = (directory URL, CA PEM) of a sandbox cluster's ACME CA: the
-        stack then gets `cluster_config`.
+        `acme` = (directory URL, CA PEM) of the sandbox's ACME CA
+        (`Sandbox.acme_directory`, its `pki/ca.crt`).
         """
         env = env if env is not None else engine_env()
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -179,10 +155,7 @@ class LocalStack(StackConfigFile):
             stack_name=STACK, project_name=PROJECT, program=_program, opts=options
         )
         local = cls(work_dir, stack, stack_env)
-        config = local_config(kubeconfig)
-        if acme is not None:
-            config = cluster_config(config, acme_directory=acme[0], acme_ca=acme[1])
-        local.write_config(config)
+        local.write_config(local_config(kubeconfig, acme_directory=acme[0], acme_ca=acme[1]))
         return local
 
     # Configuration ----------------------------------------------------------

@@ -50,11 +50,10 @@ def print_timings(request: pytest.FixtureRequest) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def stack(cluster_sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    ca = (cluster_sandbox.pki / "ca.crt").read_text().strip()
     yield LocalStack.create(
         tmp_path_factory.mktemp("stack"),
         kubeconfig=cluster_sandbox.kubeconfig,
-        acme=(cluster_sandbox.acme_directory, ca),
+        acme=cluster_sandbox.acme_server,
     )
 
 

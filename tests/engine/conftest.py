@@ -12,7 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from tools.engine_env import EngineNotProvided, engine_env
-from tools.sandbox import Sandbox
+from tools.kube import Cluster
+from tools.sandbox import Sandbox, SandboxError
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,7 +38,7 @@ def engine() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def sandbox(engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
-    """A running sandbox cluster shared by the session; stopped at the end."""
+    """A bare sandbox (API server and controllers, no pods) shared by the session."""
     sb = Sandbox(
         tmp_path_factory.mktemp("sandbox"),
         etcd=engine["MULTISITE_ETCD"],
@@ -48,3 +49,29 @@ def sandbox(engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
         yield sb
     finally:
         sb.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster_sandbox(engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox cluster for one test module (``Sandbox(cluster=True)``): kube-controller-manager,
+    the node agent running cert-manager and Traefik as pods, Pebble as the ACME CA and the load
+    balancer, in network namespaces it makes (root needed).
+
+    When it cannot start this FAILS with the reason: a skipped test would hide
+    that nothing was proven.
+    """
+    sb = Sandbox(tmp_path_factory.mktemp("cluster"), cluster=True)
+    try:
+        sb.start()
+    except SandboxError as err:
+        pytest.fail(f"the sandbox cluster did not start: {err}", pytrace=False)
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@pytest.fixture(scope="module")
+def kube(cluster_sandbox: Sandbox) -> Cluster:
+    """The Kubernetes client of the module's sandbox cluster."""
+    return Cluster(cluster_sandbox.kubeconfig)

@@ -27,7 +27,7 @@ ALIAS = "www.blog.example.org"
 CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
 INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 POLICY = "helm-release-hardening"
-POLICY_FIX = "set values.controller.allowSnippetAnnotations: false"
+POLICY_FIX = "remove values.providers.kubernetesIngressNGINX.allowSnippetAnnotations"
 
 
 def show(request: pytest.FixtureRequest, text: str) -> None:
@@ -47,13 +47,16 @@ def ok(run: Run) -> Run:
 
 @pytest.fixture(scope="module")
 def project(
-    sandbox: Sandbox,
+    cluster_sandbox: Sandbox,
     engine: dict[str, str],
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
 ) -> Iterator[CliProject]:
     cli = CliProject.create(
-        tmp_path_factory.mktemp("cli") / "project", kubeconfig=sandbox.kubeconfig, env=engine
+        tmp_path_factory.mktemp("cli") / "project",
+        kubeconfig=cluster_sandbox.kubeconfig,
+        acme=cluster_sandbox.acme_server,
+        env=engine,
     )
     ok(cli.pulumi("stack", "init", "local", stack=False))
     try:
@@ -110,7 +113,8 @@ def test_policy_violation_blocks_the_preview(
     project: CliProject, policy_pack: str, restore_config: dict[str, Any]
 ) -> None:
     config = restore_config
-    config["multisite:ingressNginx"] = {"values": {"controller": {"allowSnippetAnnotations": True}}}
+    snippets = {"providers": {"kubernetesIngressNGINX": {"allowSnippetAnnotations": True}}}
+    config["multisite:traefik"] = {"values": snippets}
     project.write_config(config)
     run = project.pulumi("preview", "--policy-pack", policy_pack)
     assert run.returncode != 0, run.describe()

@@ -35,17 +35,19 @@ def no_rights_kubeconfig(cluster: Cluster, sandbox: Sandbox) -> str:
 
 @pytest.fixture(scope="module")
 def setup(
-    sandbox: Sandbox, engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    cluster_sandbox: Sandbox, engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[LocalStack, Path, str, str]]:
     """The local stack, `up` as the admin; the stack names a kubeconfig path whose
     contents say who runs the next command."""
     work = tmp_path_factory.mktemp("preview-identity")
     kubeconfig = work / "kubeconfig"
-    admin = sandbox.kubeconfig_text()
+    admin = cluster_sandbox.kubeconfig_text()
     kubeconfig.write_text(admin)
-    stack = LocalStack.create(work / "stack", kubeconfig=kubeconfig, env=engine)
+    stack = LocalStack.create(
+        work / "stack", kubeconfig=kubeconfig, acme=cluster_sandbox.acme_server, env=engine
+    )
     assert stack.up().summary.result == "succeeded"
-    previewer = no_rights_kubeconfig(Cluster(sandbox.kubeconfig), sandbox)
+    previewer = no_rights_kubeconfig(Cluster(cluster_sandbox.kubeconfig), cluster_sandbox)
     try:
         yield stack, kubeconfig, admin, previewer
     finally:
@@ -81,11 +83,11 @@ def test_an_identity_without_rights_previews_what_the_deploy_identity_previews(
 
 
 def test_the_identity_without_rights_cannot_change_anything(
-    setup: tuple[LocalStack, Path, str, str], sandbox: Sandbox
+    setup: tuple[LocalStack, Path, str, str], cluster_sandbox: Sandbox
 ) -> None:
     stack, kubeconfig, admin, previewer = setup
     config: dict[str, Any] = stack.read_config()
-    cluster = Cluster(sandbox.kubeconfig)
+    cluster = Cluster(cluster_sandbox.kubeconfig)
     before = cluster.inventory()
     stack.update_config("multisite:sites", [*config["multisite:sites"], NEW_SITE])
     kubeconfig.write_text(previewer)

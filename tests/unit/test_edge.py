@@ -75,9 +75,11 @@ def test_a_local_chart_directory_serves_the_charts_in_use(tmp_path: Path) -> Non
     settings = load_settings(raw, stack="dev", gcp_region="europe-west1")
     assert settings.traefik.chart == str(tmp_path / "traefik-41.3.0.tgz")
     assert settings.cert_manager.chart == str(tmp_path / "cert-manager")
-    # A section's own `chart` wins over the directory.
+    # A section's own `chart` wins over the directory; the other charts still come from it.
     raw["traefik"] = {"chart": "oci://mirror.example.com/traefik"}
-    assert load_settings(raw, stack="dev", gcp_region="europe-west1").traefik.chart == raw["traefik"]["chart"]
+    own = load_settings(raw, stack="dev", gcp_region="europe-west1")
+    assert own.traefik.chart == raw["traefik"]["chart"]
+    assert own.cert_manager.chart == str(tmp_path / "cert-manager")
 
 
 def test_a_local_chart_directory_must_hold_the_charts_in_use(tmp_path: Path) -> None:

@@ -250,15 +250,21 @@ def test_local_stack_creates_nothing_in_gcp_and_skips_awaits(
     run = run_program(stack_config("local"), stack="local")
     assert not [r for r in run.resources if r.type.startswith("gcp:")]
     assert run.calls == []
-    assert run.outputs["ingressIp"] is None  # no load balancer in the sandbox
-    assert run.named("edge-release").inputs["chart"] == str(
-        tmp_path / ".sandbox" / "charts" / "ingress-nginx"
-    )
+    assert run.outputs["ingressIp"] is None  # staticIp.enabled false: no address of ours
+    # The sandbox runs Traefik (ingress-nginx's controller cannot run there).
+    assert run.named("edge-release").inputs["chart"] == str(tmp_path / ".sandbox" / "charts" / "traefik")
     assert run.named("cert-manager-release").inputs["chart"] == str(
         tmp_path / ".sandbox" / "charts" / "cert-manager"
     )
     assert "repositoryOpts" not in run.named("cert-manager-release").inputs
     assert run.named("cert-manager-release").inputs["skipAwait"] is True
+    # The chart of the cert-manager the sandbox builds and runs (engine/versions.env).
+    versions = dict(
+        line.split("=", 1)
+        for line in (ROOT / "engine" / "versions.env").read_text().splitlines()
+        if "=" in line
+    )
+    assert run.named("cert-manager-release").inputs["version"] == "v" + versions["CERT_MANAGER_VERSION"]
     for ingress in run.of_type(INGRESS):
         assert ingress.prop("metadata", "annotations", "pulumi.com/skipAwait") == "true"
 

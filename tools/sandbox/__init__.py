@@ -11,22 +11,12 @@ kube-controller-manager, a node agent that runs pods as local processes, a
 load balancer, and Pebble as the ACME CA, each in its own module of this
 package (README "The sandbox cluster"), in network namespaces of their own.
 
-On the bare API server there is no controller-manager, scheduler or kubelet:
-objects are stored and validated, nothing runs. Two consequences are handled
-there:
-
-* ``--enable-garbage-collector=false`` on kube-apiserver: the API server then
-  adds no ``foregroundDeletion``/``orphan`` finalizers, so deletes (the Pulumi
-  provider deletes with foreground propagation) finish at once instead of
-  waiting for a garbage collector that does not exist. Dependents are not
-  cascaded.
-* a small *namespace reaper* process (part of this module) stands in for the
-  namespace controller: when a Namespace is terminating it deletes the
-  namespaced objects in it and removes the ``kubernetes`` finalizer, and the
-  ``foregroundDeletion``/``orphan`` finalizers that the namespace registry
-  adds on a Foreground/Orphan delete even with the garbage collector off, so
-  deleting a Namespace completes. Pass ``namespace_reaper=False`` to see the
-  bare behaviour (Namespace deletes then hang in Terminating).
+On the bare API server kube-controller-manager runs too (namespace deletion,
+garbage collection, Deployments, Jobs: ``tools.sandbox.controller_manager``),
+but no scheduler, node agent or load balancer: objects are stored, validated
+and reconciled, and no pod ever runs. Charts whose install waits for a pod
+(cert-manager's startupapicheck hook, ingress-nginx's admission hooks) need
+the cluster.
 
 Everything lives in one directory (default ``<repo>/.sandbox``, git-ignored):
 ``pki/``, ``etcd/``, ``logs/``, ``kubeconfig`` and ``sandbox.json`` (pids and
@@ -59,7 +49,6 @@ import shlex
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
@@ -70,6 +59,7 @@ from typing import Any
 
 from tools.engine_env import REPO_ROOT, EngineNotProvided, engine_env
 from tools.sandbox import network
+from tools.sandbox.api import ApiClient
 
 DEFAULT_DIR = REPO_ROOT / ".sandbox"
 STATE_FILE = "sandbox.json"
@@ -234,41 +224,6 @@ def kubeconfig_yaml(server: str, ca_pem: bytes, token: str) -> str:
     )
 
 
-class _Api:
-    """Minimal HTTPS client for the sandbox API server (stdlib only)."""
-
-    def __init__(self, server: str, ca_file: Path, token: str) -> None:
-        self.server = server
-        self.token = token
-        self.ctx = ssl.create_default_context(cafile=str(ca_file))
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        timeout: float = 10.0,
-        content_type: str = "application/json",
-    ) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.server + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", content_type)
-        try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=timeout) as resp:
-                raw = resp.read()
-                status = resp.status
-        except urllib.error.HTTPError as err:
-            raw = err.read()
-            status = err.code
-        try:
-            return status, json.loads(raw) if raw else None
-        except ValueError:
-            return status, raw.decode(errors="replace")
-
-
 # --------------------------------------------------------------------------
 # the sandbox
 
@@ -282,7 +237,6 @@ class Sandbox:
         etcd, kube_apiserver: binary paths; default from the env file that
             ``scripts/engine`` writes (``tools.engine_env.engine_env``), or the
             ``MULTISITE_ETCD`` / ``MULTISITE_KUBE_APISERVER`` variables.
-        namespace_reaper: run the stand-in for the namespace controller.
         die_with_parent: the processes get SIGTERM when the thread that
             started them dies (so a killed test run leaves nothing behind).
             The CLI ``start`` turns it off to leave the sandbox running.
@@ -292,8 +246,7 @@ class Sandbox:
             network namespace (``tools.sandbox.network``) with etcd,
             kube-apiserver and kube-controller-manager in it, a node agent
             that runs pods as local processes (``tools.sandbox.kubelet``) and
-            an API server door on this namespace's loopback. Needs root. The
-            namespace reaper is not used: the real namespace controller runs.
+            an API server door on this namespace's loopback. Needs root.
         acme_always_valid: Pebble accepts every authorization without
             validating it (PEBBLE_VA_ALWAYS_VALID). Off by default: the
             sandbox validates HTTP-01 for real, through the edge.
@@ -305,7 +258,6 @@ class Sandbox:
         *,
         etcd: str | None = None,
         kube_apiserver: str | None = None,
-        namespace_reaper: bool = True,
         die_with_parent: bool = True,
         extra_apiserver_args: tuple[str, ...] | list[str] = (),
         startup_timeout: float = 90.0,
@@ -316,7 +268,6 @@ class Sandbox:
         self.directory = self.directory.resolve()
         self._etcd_bin = etcd
         self._apiserver_bin = kube_apiserver
-        self.namespace_reaper = namespace_reaper
         self.die_with_parent = die_with_parent
         self.extra_apiserver_args = list(extra_apiserver_args)
         self.startup_timeout = startup_timeout
@@ -418,8 +369,13 @@ class Sandbox:
             self.ports = {"etcd-client": 2379, "etcd-peer": 2380, "apiserver": 6443, "door": door}
             self.server = f"https://127.0.0.1:{door}"
         else:
-            client, peer, secure = _free_ports(3)
-            self.ports = {"etcd-client": client, "etcd-peer": peer, "apiserver": secure}
+            client, peer, secure, controllers = _free_ports(4)
+            self.ports = {
+                "etcd-client": client,
+                "etcd-peer": peer,
+                "apiserver": secure,
+                "controller-manager": controllers,
+            }
             self.server = f"https://127.0.0.1:{secure}"
         try:
             if self.cluster:
@@ -442,10 +398,9 @@ class Sandbox:
                 )
                 self.node_kubeconfig.chmod(0o600)
             self._wait_ready()
+            self._start_controller_manager()
             if self.cluster:
                 self._start_cluster_processes()
-            elif self.namespace_reaper:
-                self._start_reaper()
         except BaseException:
             self.stop()
             raise
@@ -564,8 +519,6 @@ class Sandbox:
         return [
             "--bind-address=127.0.0.1",
             "--advertise-address=127.0.0.1",
-            # No garbage collector runs: delete at once, no GC finalizers.
-            "--enable-garbage-collector=false",
             # Endpoints of the `kubernetes` Service may not be a loopback IP.
             "--endpoint-reconciler-type=none",
         ]
@@ -581,12 +534,23 @@ class Sandbox:
             in_node=in_node,
         )
 
+    def _start_controller_manager(self) -> None:
+        from tools.sandbox import controller_manager
+
+        if self.cluster:  # in the node namespace, where the well-known ports are free
+            server, port = f"https://{network.NODE_IP}:{self.ports['apiserver']}", None
+        else:
+            server, port = self.server, self.ports["controller-manager"]
+        kubeconfig = controller_manager.prepare(self.pki, self.directory, server=server)
+        command = controller_manager.command(engine_env(), kubeconfig, self.pki, secure_port=port)
+        self._spawn("kube-controller-manager", command)
+        time.sleep(0.5)
+        self._check_running("kube-controller-manager")
+
     def _start_cluster_processes(self) -> None:
-        from tools.sandbox import controller_manager, pebble
+        from tools.sandbox import pebble
 
         env = engine_env()
-        kcm = controller_manager.prepare(self.pki, self.directory)
-        self._spawn("kube-controller-manager", controller_manager.command(env, kcm, self.pki))
         self._spawn_module("kubelet", "_kubelet")
         self._spawn_module("load-balancer", "_load_balancer", in_node=False)
         self._spawn("dns", pebble.dns_command(env))
@@ -597,7 +561,7 @@ class Sandbox:
             env={**os.environ, **pebble.pebble_env(always_valid=self.acme_always_valid)},
         )
         time.sleep(0.5)
-        for name in ("kube-controller-manager", "kubelet", "load-balancer", "dns", "pebble"):
+        for name in ("kubelet", "load-balancer", "dns", "pebble"):
             self._check_running(name)
 
     def acme_root(self) -> str:
@@ -625,8 +589,14 @@ class Sandbox:
 
         return pebble.DIRECTORY
 
-    def _api(self) -> _Api:
-        return _Api(self.server, self.pki / "ca.crt", self.token)
+    @property
+    def acme_server(self) -> tuple[str, str]:
+        """(directory URL, PEM CA bundle) of the sandbox's ACME CA: what
+        `multisite:acme.servers` and `caBundle` take (`LocalStack.create(acme=...)`)."""
+        return self.acme_directory, (self.pki / "ca.crt").read_text().strip()
+
+    def _api(self) -> ApiClient:
+        return ApiClient(self.server, self.pki / "ca.crt", self.token)
 
     def _wait_ready(self) -> None:
         api = self._api()
@@ -651,17 +621,6 @@ class Sandbox:
                 )
             time.sleep(0.3)
 
-    def _start_reaper(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        self._spawn(
-            "namespace-reaper",
-            [sys.executable, "-m", "tools.sandbox", "_reap", "--dir", str(self.directory)],
-            env=env,
-        )
-        time.sleep(0.2)
-        self._check_running("namespace-reaper")
-
     def _write_state(self) -> None:
         state = {
             "cluster": self.cluster,
@@ -685,7 +644,7 @@ class Sandbox:
             if state:
                 self.processes = state["processes"]
         order = [
-            "kubelet", "load-balancer", "pebble", "dns", "namespace-reaper",
+            "kubelet", "load-balancer", "pebble", "dns",
             "kube-controller-manager", "kube-apiserver", "etcd", "apiserver-door",
         ]  # fmt: skip
         names = [n for n in order if n in self.processes] + [n for n in self.processes if n not in order]
@@ -746,112 +705,6 @@ def _read_state(directory: Path) -> dict[str, Any] | None:
 
 
 # --------------------------------------------------------------------------
-# namespace reaper: the part of the namespace controller the tests need
-
-
-def _namespaced_collections(api: _Api) -> list[str]:
-    """API paths (with {ns}) of every namespaced resource that supports deletecollection."""
-    paths: list[str] = []
-    groups: list[str] = ["/api/v1"]
-    status, body = api.request("GET", "/apis")
-    if status == 200 and isinstance(body, dict):
-        for group in body.get("groups", []):
-            preferred = group.get("preferredVersion", {}).get("groupVersion")
-            if preferred:
-                groups.append(f"/apis/{preferred}")
-    for base in groups:
-        status, body = api.request("GET", base)
-        if status != 200 or not isinstance(body, dict):
-            continue
-        for res in body.get("resources", []):
-            if "/" in res["name"] or not res.get("namespaced"):
-                continue
-            if "deletecollection" not in res.get("verbs", []):
-                continue
-            paths.append(f"{base}/namespaces/{{ns}}/{res['name']}")
-    return paths
-
-
-#: Finalizers that the garbage collector would remove. The namespace registry
-#: adds them on a Foreground/Orphan delete even with the garbage collector off.
-GC_FINALIZERS = ("foregroundDeletion", "orphan")
-
-
-def reap_once(api: _Api) -> list[str]:
-    """Finish deleting every terminating namespace; returns the names finished.
-
-    What the namespace controller and garbage collector would do: delete the
-    namespaced objects in it, drop the ``kubernetes`` finalizer (spec) and
-    the ``foregroundDeletion``/``orphan`` finalizers (metadata).
-    """
-    status, body = api.request("GET", "/api/v1/namespaces")
-    if status != 200 or not isinstance(body, dict):
-        return []
-    finished = []
-    collections: list[str] | None = None
-    for ns in body.get("items", []):
-        meta, spec = ns.get("metadata", {}), ns.get("spec", {})
-        if not meta.get("deletionTimestamp"):
-            continue
-        name = meta["name"]
-        acted = False
-        if "kubernetes" in (spec.get("finalizers") or []):
-            if collections is None:
-                collections = _namespaced_collections(api)
-            for path in collections:
-                api.request("DELETE", path.format(ns=name), body={"propagationPolicy": "Background"})
-            ns["spec"]["finalizers"] = [f for f in spec["finalizers"] if f != "kubernetes"]
-            status, updated = api.request("PUT", f"/api/v1/namespaces/{name}/finalize", body=ns)
-            if status != 200 or not isinstance(updated, dict):
-                continue
-            acted = True
-            meta = updated.get("metadata", {})
-        remaining = [f for f in meta.get("finalizers") or [] if f not in GC_FINALIZERS]
-        if remaining != (meta.get("finalizers") or []):
-            acted = True
-            patch = {
-                "metadata": {"finalizers": remaining or None, "resourceVersion": meta["resourceVersion"]}
-            }
-            status, _ = api.request(
-                "PATCH", f"/api/v1/namespaces/{name}", body=patch, content_type="application/merge-patch+json"
-            )
-            if status != 200:
-                continue
-        if acted:
-            finished.append(name)
-    return finished
-
-
-def _reaper_main(directory: Path) -> int:
-    state = _read_state(directory)
-    if not state:
-        print(f"no sandbox state in {directory}", file=sys.stderr)
-        return 1
-    token = (directory / "pki" / "tokens.csv").read_text().split(",", 1)[0]
-    api = _Api(state["server"], directory / "pki" / "ca.crt", token)
-    stop = False
-
-    def on_term(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    print("namespace reaper started", flush=True)
-    while not stop:
-        try:
-            for name in reap_once(api):
-                print(f"finalized namespace {name}", flush=True)
-        except OSError as err:
-            print(f"reaper: {err}", flush=True)
-        for _ in range(5):
-            if stop:
-                break
-            time.sleep(0.1)
-    return 0
-
-
-# --------------------------------------------------------------------------
 # CLI
 
 
@@ -862,7 +715,6 @@ def main(argv: list[str] | None = None) -> int:
         ("start", "start a sandbox and leave it running; prints the kubeconfig path"),
         ("stop", "stop the sandbox started in --dir"),
         ("status", "say whether a sandbox runs in --dir"),
-        ("_reap", argparse.SUPPRESS),
         ("_forward", argparse.SUPPRESS),
         ("_kubelet", argparse.SUPPRESS),
         ("_load_balancer", argparse.SUPPRESS),
@@ -878,8 +730,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     directory = Path(args.dir).resolve()
 
-    if args.command == "_reap":
-        return _reaper_main(directory)
     if args.command == "_forward":
         ports = (_read_state(directory) or {})["ports"]
         return network.forward_main(

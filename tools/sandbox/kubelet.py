@@ -39,8 +39,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +46,7 @@ from typing import Any
 
 from tools.engine_env import REPO_ROOT, engine_env
 from tools.sandbox import network
+from tools.sandbox.api import MERGE_PATCH, STRATEGIC_MERGE_PATCH, ApiClient
 from tools.sandbox.network import die_with_parent
 
 NODE_NAME = "sandbox-node"
@@ -182,40 +181,12 @@ class RunningPod:
     reported: dict[str, Any] = field(default_factory=dict)
 
 
-class Api:
-    """Just enough of a Kubernetes client (stdlib only), for the agent."""
-
-    def __init__(self, server: str, ca_file: Path, token: str) -> None:
-        import ssl
-
-        self.server, self.token = server, token
-        self.ctx = ssl.create_default_context(cafile=str(ca_file))
-
-    def call(self, method: str, path: str, body: Any = None, *, patch: str = "") -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.server + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
-        req.add_header("Accept", "application/json")
-        if data is not None:
-            req.add_header("Content-Type", patch or "application/json")
-        try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=15) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as err:
-            raw = err.read()
-            try:
-                return err.code, json.loads(raw)
-            except ValueError:
-                return err.code, raw.decode(errors="replace")
-
-
 class Kubelet:
     """The agent's loop. `directory` is the sandbox's (its state file, PKI and logs)."""
 
     def __init__(self, directory: Path) -> None:
         state = json.loads((directory / "sandbox.json").read_text())
-        token = (directory / "pki" / "tokens.csv").read_text().split(",", 1)[0]
-        self.api = Api(state["server"], directory / "pki" / "ca.crt", token)
+        self.api = ApiClient.admin(directory, state["server"])
         self.apiserver_port = int(state["ports"]["apiserver"])
         self.node = network.NodeNetwork(network.node_name_for(directory))
         self.ca = (directory / "pki" / "ca.crt").read_bytes()
@@ -238,7 +209,7 @@ class Kubelet:
                 "labels": {"kubernetes.io/hostname": NODE_NAME, "kubernetes.io/os": "linux"},
             },
         }
-        status, _ = self.api.call("POST", "/api/v1/nodes", node)
+        status, _ = self.api.request("POST", "/api/v1/nodes", node)
         if status not in (201, 409):
             raise RuntimeError(f"could not register node {NODE_NAME}: HTTP {status}")
         capacity = {
@@ -246,7 +217,7 @@ class Kubelet:
             "memory": f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 1024}Ki",
             "pods": "250",
         }
-        self.api.call(
+        self.api.request(
             "PATCH",
             f"/api/v1/nodes/{NODE_NAME}/status",
             {
@@ -274,7 +245,7 @@ class Kubelet:
                     },
                 }
             },
-            patch="application/strategic-merge-patch+json",
+            content_type=STRATEGIC_MERGE_PATCH,
         )
 
     def renew_lease(self) -> None:
@@ -289,15 +260,13 @@ class Kubelet:
             "metadata": {"name": NODE_NAME, "namespace": "kube-node-lease"},
             "spec": {"holderIdentity": NODE_NAME, "leaseDurationSeconds": LEASE_SECONDS, "renewTime": now},
         }
-        status, _ = self.api.call(
-            "PATCH", path, {"spec": lease["spec"]}, patch="application/merge-patch+json"
-        )
+        status, _ = self.api.request("PATCH", path, {"spec": lease["spec"]}, content_type=MERGE_PATCH)
         if status == 404:
-            self.api.call("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", lease)
+            self.api.request("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", lease)
 
     # pods ---------------------------------------------------------------
     def sync(self) -> None:
-        status, body = self.api.call("GET", "/api/v1/pods")
+        status, body = self.api.request("GET", "/api/v1/pods")
         if status != 200:
             return
         seen = set()
@@ -327,7 +296,7 @@ class Kubelet:
 
     def bind(self, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]
-        self.api.call(
+        self.api.request(
             "POST",
             f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/binding",
             {
@@ -377,7 +346,7 @@ class Kubelet:
         sa_dir.mkdir(parents=True, exist_ok=True)
         if pod["spec"].get("automountServiceAccountToken") is False:
             return sa_dir  # mounted empty: the pod asked for no token
-        status, body = self.api.call(
+        status, body = self.api.request(
             "POST",
             f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token",
             {
@@ -566,11 +535,11 @@ class Kubelet:
         if running is not None and running.reported == status:
             return
         meta = pod["metadata"]
-        code, _ = self.api.call(
+        code, _ = self.api.request(
             "PATCH",
             f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}/status",
             {"status": status},
-            patch="application/merge-patch+json",
+            content_type=MERGE_PATCH,
         )
         if running is not None and code == 200:
             running.reported = status
@@ -586,7 +555,7 @@ class Kubelet:
             if not exited and time.monotonic() - running.deleting_since < grace:
                 return
             self.stop(self.pods.pop(running.uid))
-        self.api.call(
+        self.api.request(
             "DELETE",
             f"/api/v1/namespaces/{meta['namespace']}/pods/{meta['name']}",
             {

@@ -17,37 +17,16 @@ import contextlib
 import functools
 import json
 import random
-import ssl
 import sys
-import urllib.error
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 from tools.sandbox import network
-
-
-class Cluster:
-    """API reads and the one status write, from inside the node."""
-
-    def __init__(self, directory: Path, apiserver_port: int) -> None:
-        self.server = f"https://{network.NODE_IP}:{apiserver_port}"
-        self.token = (directory / "pki" / "tokens.csv").read_text().split(",", 1)[0]
-        self.ctx = ssl.create_default_context(cafile=str(directory / "pki" / "ca.crt"))
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.server + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {self.token}")
-        if data is not None:
-            req.add_header("Content-Type", "application/merge-patch+json")
-        with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
-            return json.loads(resp.read())
+from tools.sandbox.api import MERGE_PATCH, ApiClient
 
 
 class LoadBalancer:
     def __init__(self, directory: Path, apiserver_port: int) -> None:
-        self.cluster = Cluster(directory, apiserver_port)
+        self.api = ApiClient.admin(directory, f"https://{network.NODE_IP}:{apiserver_port}")
         self.addresses: dict[str, str] = {}  # "namespace/name" -> address
         self.listeners: dict[tuple[str, int], asyncio.Server] = {}  # (service key, port)
         self.backends: dict[tuple[str, int], list[tuple[str, int]]] = {}
@@ -60,10 +39,9 @@ class LoadBalancer:
         return self.addresses[key]
 
     def _ready_endpoints(self, namespace: str, name: str, port_name: str) -> list[tuple[str, int]]:
-        slices = self.cluster.call(
-            "GET",
+        slices = self.api.read(
             f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices"
-            f"?labelSelector=kubernetes.io/service-name%3D{name}",
+            f"?labelSelector=kubernetes.io/service-name%3D{name}"
         )
         found: list[tuple[str, int]] = []
         for item in slices.get("items", []):
@@ -78,7 +56,7 @@ class LoadBalancer:
         return found
 
     async def sync(self) -> None:
-        services = await asyncio.to_thread(self.cluster.call, "GET", "/api/v1/services")
+        services = await asyncio.to_thread(self.api.read, "/api/v1/services")
         wanted: set[tuple[str, int]] = set()
         for svc in services.get("items", []):
             if svc["spec"].get("type") != "LoadBalancer":
@@ -89,10 +67,11 @@ class LoadBalancer:
             ingress = [{"ip": address, "ipMode": "VIP"}]
             if (svc.get("status", {}).get("loadBalancer") or {}).get("ingress") != ingress:
                 await asyncio.to_thread(
-                    self.cluster.call,
+                    self.api.request,
                     "PATCH",
                     f"/api/v1/namespaces/{meta['namespace']}/services/{meta['name']}/status",
                     {"status": {"loadBalancer": {"ingress": ingress}}},
+                    content_type=MERGE_PATCH,
                 )
             for port in svc["spec"].get("ports") or []:
                 slot = (key, port["port"])
@@ -128,7 +107,7 @@ class LoadBalancer:
         while True:
             try:
                 await self.sync()
-            except (OSError, ValueError, KeyError, urllib.error.URLError) as err:
+            except (OSError, ValueError, KeyError) as err:  # a failed request is an OSError
                 print(f"sync: {type(err).__name__}: {err}", flush=True)
             await asyncio.sleep(0.5)
 
