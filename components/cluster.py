@@ -47,7 +47,7 @@ def gke_kubeconfig(*, name: str, endpoint: str, ca_certificate: str) -> str:
         "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
         "current-context": name,
     }
-    return json.dumps(config, indent=2)
+    return json.dumps(config)
 
 
 def kubernetes_provider(

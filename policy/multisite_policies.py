@@ -121,10 +121,8 @@ def chart_basename(chart: str) -> str:
     """``ingress-nginx`` for ``ingress-nginx``, ``repo/ingress-nginx``,
     ``./charts/ingress-nginx``, ``oci://host/charts/ingress-nginx`` and the
     archive ``/charts/ingress-nginx-4.15.1.tgz``."""
-    base = chart.rstrip("/").rsplit("/", 1)[-1]
-    if base.endswith(".tgz"):
-        base = re.sub(r"-v?[0-9]+\.[0-9]+\.[0-9]+[^/]*$", "", base.removesuffix(".tgz"))
-    return base
+    base = chart.rstrip("/").rpartition("/")[2]
+    return re.sub(r"-v?[0-9]+\.[0-9]+\.[0-9]+[^/]*\.tgz$", "", base)
 
 
 def is_local_chart(chart: str) -> bool:

@@ -335,7 +335,10 @@ def test_cert_manager_must_keep_crds(crds: Any) -> None:
     props = cert_manager_props()
     props["values"] = {"crds": crds} if crds is not None else {}
     [msg] = run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "cert-manager", props))
-    assert "does not keep its CRDs" in msg and "values.crds.keep: true" in msg
+    assert msg == (
+        "Helm release 'cert-manager' (cert-manager) does not keep its CRDs on uninstall; deleting them"
+        " deletes every Certificate. Set values.crds.keep: true (with values.crds.enabled: true)."
+    )
 
 
 # --- static-ip-regional-protected -------------------------------------------------------
@@ -831,6 +834,26 @@ def test_issuer_ref_without_a_name_and_a_stack_without_issuers() -> None:
     )
 
 
+def test_an_empty_issuer_group_is_cert_managers_own() -> None:
+    # cert-manager's API reference: an empty group means cert-manager.io.
+    resources = stack_with_certificate("dev", "letsencrypt-staging")
+    resources[-1].props["spec"]["issuerRef"]["group"] = ""
+    assert run_stack(mp.validate_certificate_issuers, resources) == []
+
+
+def test_an_ingress_shim_issuer_annotation_is_judged_by_its_name_too() -> None:
+    props = ingress_props()
+    props["metadata"]["annotations"][mp.ISSUER_ANNOTATION] = "letsencrypt-prod"
+    ingress = stack_resource(mp.INGRESS, "b", props, "dev")
+    [(msg, urn)] = run_stack(
+        mp.validate_production_issuer_usage, [*stack_with_certificate("dev", "letsencrypt-staging"), ingress]
+    )
+    assert msg.startswith(
+        "Ingress 'b' in non-production stack 'dev' uses the production issuer 'letsencrypt-prod'"
+    )
+    assert urn == ingress.urn
+
+
 def test_ingress_shim_namespaced_issuer_annotation_is_refused() -> None:
     props = ingress_props()
     props["metadata"]["annotations"][mp.ISSUER_ANNOTATION] = "letsencrypt-staging"
@@ -1008,6 +1031,13 @@ def test_traefik_release_unhardened_fails(values: dict[str, Any], message: str) 
     assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "edge", props)) == [message]
 
 
+def test_a_release_without_chart_or_version_is_named_as_such() -> None:
+    assert run_resource(mp.validate_helm_release, resource_args(mp.HELM_RELEASE, "r", {"values": {}})) == [
+        "Helm release 'r' (chart '') does not pin a chart version. Set `version` to an exact chart"
+        ' version (e.g. "4.15.1").'
+    ]
+
+
 def test_traefik_image_pinned_by_digest_alone_passes() -> None:
     digest = {"digest": "sha256:" + "0" * 64}
     props = {**traefik_props(), "values": {"api": {"dashboard": False}, "image": digest}}
@@ -1021,6 +1051,9 @@ def test_traefik_image_pinned_by_digest_alone_passes() -> None:
         ("/tmp/charts/cert-manager-v1.21.1.tgz", "cert-manager"),
         ("./charts/ingress-nginx", "ingress-nginx"),
         ("oci://host/charts/traefik", "traefik"),
+        ("./charts/ingress-nginx/", "ingress-nginx"),  # a directory written with its slash
+        ("traefik", "traefik"),  # a repository chart name
+        ("./charts/cert-manager-1.2.3", "cert-manager-1.2.3"),  # a directory: its name as it is
     ],
 )
 def test_chart_name_is_read_from_an_archive_path_too(chart: str, base: str) -> None:

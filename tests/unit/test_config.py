@@ -828,6 +828,18 @@ def test_a_host_starting_with_a_digit_gets_a_valid_service_name() -> None:
     assert routed.service_name == "web"  # the user's own Service
 
 
+@pytest.mark.parametrize(
+    ("host", "service"),
+    [
+        ("1a.example.com", "web-1a-example-com"),  # only the first character decides
+        ("a1.example.com", "a1-example-com"),
+    ],
+)
+def test_only_a_leading_digit_gets_the_web_prefix(host: str, service: str) -> None:
+    (site,) = settings({**MINIMAL, "sites": [{**IMAGE_SITE, "host": host}]}).sites
+    assert site.service_name == service
+
+
 def test_two_image_sites_cannot_share_a_service_name() -> None:
     found = problems(
         {
