@@ -819,6 +819,14 @@ def test_rules_between_keys_are_reported_beside_a_bad_field() -> None:
     assert "not both" in found[0] and "private address" in found[1]
 
 
+def test_a_cluster_named_two_ways_is_refused_whole() -> None:
+    cluster = {"name": "c", "location": "europe-west1", "kubeconfig": "apiVersion: v1\n"}
+    assert problems({**MINIMAL, "cluster": cluster}) == [
+        f"multisite:cluster = {cluster!r}: expected either {{name, location}} of a GKE cluster or"
+        " {kubeconfig}, not both"
+    ]
+
+
 def test_a_host_starting_with_a_digit_gets_a_valid_service_name() -> None:
     # Kubernetes Service names are DNS-1035 labels: a letter first.
     (one,) = settings({**MINIMAL, "sites": [{**IMAGE_SITE, "host": "1.example.com"}]}).sites
