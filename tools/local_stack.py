@@ -132,7 +132,7 @@ class LocalStack(StackConfigFile):
         """Lay out `work_dir` and create (or select) the stack in its file backend.
 
         `acme` = (directory URL, CA PEM) of the sandbox's ACME CA
-        (`Sandbox.acme_directory`, its `pki/ca.crt`).
+        (`Sandbox.acme_server`).
         """
         env = env if env is not None else engine_env()
         work_dir.mkdir(parents=True, exist_ok=True)

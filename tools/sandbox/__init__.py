@@ -401,6 +401,9 @@ class Sandbox:
             self._start_controller_manager()
             if self.cluster:
                 self._start_cluster_processes()
+            time.sleep(0.5)  # a process that cannot start exits at once
+            for name in list(self._popen):
+                self._check_running(name)
         except BaseException:
             self.stop()
             raise
@@ -544,8 +547,6 @@ class Sandbox:
         kubeconfig = controller_manager.prepare(self.pki, self.directory, server=server)
         command = controller_manager.command(engine_env(), kubeconfig, self.pki, secure_port=port)
         self._spawn("kube-controller-manager", command)
-        time.sleep(0.5)
-        self._check_running("kube-controller-manager")
 
     def _start_cluster_processes(self) -> None:
         from tools.sandbox import pebble
@@ -560,9 +561,6 @@ class Sandbox:
             pebble.pebble_command(env, config),
             env={**os.environ, **pebble.pebble_env(always_valid=self.acme_always_valid)},
         )
-        time.sleep(0.5)
-        for name in ("kubelet", "load-balancer", "dns", "pebble"):
-            self._check_running(name)
 
     def acme_root(self) -> str:
         """The PEM root certificate the sandbox's ACME CA (Pebble) signs with."""
