@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   a real `pulumi up` of the local stack against a sandbox API server
+#   make demo   a real `pulumi up` of the local stack on the sandbox cluster (root), certificates issued
 #   make test   everything CI runs: lint, type checks, unit, policy, workflow and engine tests
 # Both set up what they need on a fresh machine (a virtualenv from the pinned
 # requirements; the offline engine, built once and cached outside the repo).
