@@ -55,8 +55,8 @@ def kubernetes_provider(
     cluster: ClusterConfig | None,
     *,
     gcp_project: str | None,
-    secret: bool = False,
-    protect: bool = False,
+    secret: bool,
+    protect: bool,
 ) -> k8s.Provider:
     """The stack's single Kubernetes provider.
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as pulumi_settings
@@ -19,6 +21,22 @@ ROOT = Path(__file__).resolve().parent.parent
 # A CA certificate for `multisite:acme.caBundle` (tests/fixtures/pki/README.md).
 TEST_CA = (ROOT / "tests" / "fixtures" / "pki" / "acme-ca.pem").read_text()
 STATIC_IP = "203.0.113.7"
+
+# The provider SDKs load a module on first use of one of its names, and
+# pulumi_gcp.compute alone takes about 3 s. Loading what the program uses when
+# the tests are collected puts that cost in one place, and in mutmut's fork
+# server (which collects once, then forks a process per mutant) it is paid once
+# instead of once per mutant.
+PROGRAM_SDK_NAMES = (
+    gcp.compute.Address,
+    gcp.container.get_cluster_output,
+    gcp.dns.RecordSet,
+    k8s.apiextensions.CustomResource,
+    k8s.apps.v1.Deployment,
+    k8s.core.v1.Namespace,
+    k8s.helm.v3.Release,
+    k8s.networking.v1.Ingress,
+)
 
 # Type tokens of what the program registers, as the engine names them.
 PROVIDER = "pulumi:providers:kubernetes"

@@ -11,6 +11,8 @@ import base64
 import json
 from typing import Any
 
+import pytest
+
 from tests.support import (
     ADDRESS,
     CERTIFICATE,
@@ -61,6 +63,21 @@ def test_kubeconfig_and_context_reach_the_provider() -> None:
     assert provider.inputs["context"] == "ci"
     (without,) = run(cluster={"kubeconfig": INLINE}).of_type(PROVIDER)
     assert "context" not in without.inputs
+
+
+@pytest.mark.parametrize(
+    "cluster",
+    [None, {"kubeconfig": INLINE}, {"name": "web-cluster", "location": "europe-west1"}],
+    ids=["ambient", "kubeconfig", "gke"],
+)
+def test_a_production_stack_protects_its_kubernetes_provider_whatever_the_cluster(
+    cluster: dict[str, str] | None,
+) -> None:
+    # Deleting the provider would orphan every object it made (README: prod protects every resource).
+    sections = {} if cluster is None else {"cluster": cluster}
+    (staging,) = run(**sections).of_type(PROVIDER)
+    (production,) = run(**sections, acme={"issuer": "prod"}).of_type(PROVIDER)
+    assert (staging.protect, production.protect) == (False, True)
 
 
 def test_static_ip_name_region_and_tier_reach_the_address() -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -37,12 +38,23 @@ def depends_on(run: ProgramRun, resource: Registered, name: str) -> bool:
     return any(run.by_urn(urn).name == name for urn in resource.dependencies)
 
 
-@pytest.fixture(scope="module")
+def program_run_scope(fixture_name: str, config: pytest.Config) -> Literal["function", "module"]:
+    """One program run per module, except while mutmut collects its stats.
+
+    mutmut runs, for each mutant, only the tests that called the mutated
+    function, and credits a module fixture's calls to the first test that used
+    it. Run per test during that collection, every test here is credited with
+    the code it asserts on; mutants then run with the fixture per module again.
+    """
+    return "function" if os.environ.get("MUTANT_UNDER_TEST") == "stats" else "module"
+
+
+@pytest.fixture(scope=program_run_scope)
 def dev() -> ProgramRun:
     return run_program(stack_config("dev"), stack="dev")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope=program_run_scope)
 def prod() -> ProgramRun:
     return run_program(stack_config("prod"), stack="prod")
 
