@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt policy/requirements.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup engine lint test-unit test-engine test demo status bench bench-issuance bench-edge mutate clean
+.PHONY: setup engine lint test-unit test-engine test demo status bench bench-issuance bench-edge bench-engine mutate clean
 
 setup: $(STAMP)
 	@# The policy pack's own virtualenv (PulumiPolicy.yaml: virtualenv venv), as CI's
@@ -68,6 +68,11 @@ bench-issuance: setup engine
 
 bench-edge: setup engine
 	$(PY) -m bench.edge_load $(BENCH_FLAGS)
+
+# The real engine against kubectl on the same API server, 10/100/300 sites,
+# file and gs:// backends (root: the sandbox cluster). BENCH_FLAGS=--sites 300 for one.
+bench-engine: setup engine
+	$(PY) -m bench.engine_scale $(BENCH_FLAGS)
 
 # Mutation testing of components/, __main__.py and policy/ against the unit and
 # policy tests (README "Mutation testing"): the score, every surviving mutant

@@ -25,13 +25,14 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from tools.engine_env import REPO_ROOT, engine_env
-from tools.local_stack import PASSPHRASE, STACK, StackConfigFile, local_config
+from tools.local_stack import PASSPHRASE, STACK, StackConfigFile, file_backend_url, local_config
 
 #: What a Pulumi run of the program needs from the repository.
 PROJECT_FILES = ("Pulumi.yaml", "__main__.py")
@@ -98,7 +99,7 @@ class CliProject(StackConfigFile):
         run_env = {
             **os.environ,
             **engine,
-            "PULUMI_BACKEND_URL": state.resolve().as_uri(),
+            "PULUMI_BACKEND_URL": file_backend_url(state),
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         }
         # The CLI must not pick up another project's or user's stack selection.
@@ -113,24 +114,44 @@ class CliProject(StackConfigFile):
         return self.directory / f"Pulumi.{STACK}.yaml"
 
     # Running the CLI ------------------------------------------------------------
-    def pulumi(self, *args: str, stack: bool = True, timeout: float = 600) -> Run:
-        """Run the pinned `pulumi` in the project copy (with `--stack local` unless stack=False)."""
+    def argv(self, *args: str, stack: bool = True) -> list[str]:
+        """The pinned `pulumi` command line for `args` (with `--stack local` unless stack=False)."""
         argv = [*args, "--non-interactive", "--color", "never"]
         if stack:
             argv += ["--stack", STACK]
+        return [self.env["MULTISITE_PULUMI"], *argv]
+
+    def pulumi(
+        self, *args: str, stack: bool = True, timeout: float = 600, env: Mapping[str, str] = {}
+    ) -> Run:
+        """Run the pinned `pulumi` in the project copy, `env` added to its environment."""
+        argv = self.argv(*args, stack=stack)
         start = time.monotonic()
         proc = subprocess.run(
-            [self.env["MULTISITE_PULUMI"], *argv],
+            argv,
             cwd=self.directory,
-            env=self.env,
+            env={**self.env, **env},
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
-        run = Run(list(args), argv, proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
+        run = Run(list(args), argv[1:], proc.returncode, proc.stdout, proc.stderr, time.monotonic() - start)
         self.runs.append(run)
         return run
+
+    def start(self, *args: str, env: Mapping[str, str] = {}) -> subprocess.Popen[str]:
+        """Start the pinned `pulumi` without waiting, in a process group of its own, so
+        that `os.killpg` takes down the CLI with its language host and plugins."""
+        return subprocess.Popen(
+            self.argv(*args),
+            cwd=self.directory,
+            env={**self.env, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
 
 
 def policy_venv_hint() -> str | None:

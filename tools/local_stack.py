@@ -34,6 +34,19 @@ PROJECT = "multisite"
 PASSPHRASE = "multisite-local-sandbox"  # guards nothing of value: the sandbox is throwaway
 
 
+def file_backend_url(directory: Path) -> str:
+    """A `file://` state backend in `directory` that a crash cannot corrupt.
+
+    Pulumi's file backend (gocloud.dev's fileblob) writes each state file
+    through a temporary file and a rename, but also a `.attrs` sidecar that it
+    truncates and rewrites in place: a process killed between the two leaves
+    an empty sidecar, and every later command fails with `failed to load
+    checkpoint: EOF` (tests/engine/test_crash_recovery.py found it).
+    `metadata=skip` writes no sidecars; Pulumi needs none.
+    """
+    return directory.resolve().as_uri() + "?metadata=skip"
+
+
 def lay_out_charts(directory: Path, *, cert_manager_version: str) -> Path:
     """The local stack's chart directory (`multisite:charts`): links to the real
     chart archives in ../shared/upstream/charts.
@@ -128,11 +141,13 @@ class LocalStack(StackConfigFile):
         kubeconfig: Path,
         acme: tuple[str, str],
         env: dict[str, str] | None = None,
+        backend_url: str | None = None,
     ) -> LocalStack:
-        """Lay out `work_dir` and create (or select) the stack in its file backend.
+        """Lay out `work_dir` and create (or select) the stack in its backend.
 
         `acme` = (directory URL, CA PEM) of the sandbox's ACME CA
-        (`Sandbox.acme_server`).
+        (`Sandbox.acme_server`). `backend_url`: the state backend (default a
+        file backend in `work_dir/state`); `env` carries what it needs.
         """
         env = env if env is not None else engine_env()
         work_dir.mkdir(parents=True, exist_ok=True)
@@ -142,7 +157,7 @@ class LocalStack(StackConfigFile):
         )
         stack_env = {
             **env,
-            "PULUMI_BACKEND_URL": (work_dir / "state").resolve().as_uri(),
+            "PULUMI_BACKEND_URL": backend_url or file_backend_url(work_dir / "state"),
             "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         }
         options = auto.LocalWorkspaceOptions(

@@ -1,0 +1,131 @@
+"""`pulumi up` killed half-way, and the recovery README "Scale" gives.
+
+While `up` adds sites, the CLI and everything it started (language host,
+provider plugin) get SIGKILL, as a lost CI runner or an OOM kill would leave
+them. Then the documented recovery runs: `pulumi cancel` (the stack's lock
+is still there), `pulumi refresh --clear-pending-creates`, `pulumi up`.
+Once with Pulumi's checkpoints (the default: the state records each step as
+it ends) and once with `PULUMI_SKIP_CHECKPOINTS=true` (the state is written
+only when the operation ends, so the crash loses the record of everything
+this `up` made). In both, the repaired stack has every site exactly once,
+keeps the objects made before the crash (the Kubernetes provider's
+server-side apply adopts an object that already exists), and previews clean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tools.cli_project import CliProject, Run
+from tools.kube import Cluster
+from tools.sandbox import Sandbox
+
+pytestmark = pytest.mark.engine
+
+SITES = 24
+#: The crash comes once this many sites' Ingresses exist: well inside the `up`.
+KILL_AFTER = 4
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+
+
+def sites(count: int) -> list[dict[str, Any]]:
+    return [{"host": f"site{i}.example.com", "service": f"svc-{i}", "port": 80} for i in range(count)]
+
+
+def ok(run: Run) -> Run:
+    assert run.returncode == 0, run.describe()
+    return run
+
+
+def site_ingresses(kube: Cluster) -> dict[str, str]:
+    """name -> uid of each Ingress in `default`, where the sites are."""
+    return {i.metadata.name: i.metadata.uid for i in kube.ingresses() if i.metadata.namespace == "default"}
+
+
+def site_certificates(kube: Cluster) -> set[str]:
+    return {c["metadata"]["name"] for c in kube.certificates() if c["metadata"]["namespace"] == "default"}
+
+
+def ingresses_in_state(project: CliProject) -> int:
+    exported = json.loads(ok(project.pulumi("stack", "export")).stdout)
+    return sum(1 for r in exported["deployment"].get("resources", []) if r["type"] == INGRESS)
+
+
+@pytest.fixture(scope="module")
+def project(
+    cluster_sandbox: Sandbox, kube: Cluster, engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CliProject]:
+    """The platform (cert-manager, Traefik, issuers) up with no sites, cert-manager's
+    controller stopped so that the sites' Certificates start no ACME orders."""
+    cli = CliProject.create(
+        tmp_path_factory.mktemp("crash") / "project",
+        kubeconfig=cluster_sandbox.kubeconfig,
+        acme=cluster_sandbox.acme_server,
+        env=engine,
+    )
+    config = cli.read_config()
+    config["multisite:sites"] = []
+    config["multisite:acme"] = {**config["multisite:acme"], "waitForCertificates": False}
+    cli.write_config(config)
+    ok(cli.pulumi("stack", "init", "local", stack=False))
+    ok(cli.pulumi("up", "--yes", "--skip-preview"))
+    kube.apps.patch_namespaced_deployment_scale("cert-manager", "cert-manager", {"spec": {"replicas": 0}})
+    yield cli
+    cli.pulumi("cancel", "--yes")
+    cli.pulumi("destroy", "--yes", "--skip-preview")
+
+
+def kill_half_way(project: CliProject, kube: Cluster, env: dict[str, str]) -> None:
+    """Start `up` and SIGKILL its whole process group once KILL_AFTER sites exist."""
+    up = project.start("up", "--yes", "--skip-preview", env=env)
+    try:
+        deadline = time.monotonic() + 300
+        while len(site_ingresses(kube)) < KILL_AFTER:
+            assert up.poll() is None, f"`up` ended (exit {up.returncode}) before it could be killed"
+            assert time.monotonic() < deadline, "no site appeared within 300 s"
+            time.sleep(0.05)
+    finally:
+        os.killpg(up.pid, signal.SIGKILL)
+        up.wait()
+
+
+@pytest.mark.parametrize("skip_checkpoints", [False, True], ids=["checkpoints", "skip-checkpoints"])
+def test_cancel_refresh_and_up_repair_an_up_killed_half_way(
+    project: CliProject, kube: Cluster, skip_checkpoints: bool
+) -> None:
+    env = {"PULUMI_SKIP_CHECKPOINTS": "true"} if skip_checkpoints else {}
+    project.update_config("multisite:sites", [])
+    ok(project.pulumi("up", "--yes", "--skip-preview"))
+    assert site_ingresses(kube) == {}
+
+    project.update_config("multisite:sites", sites(SITES))
+    kill_half_way(project, kube, env)
+    before = site_ingresses(kube)
+    assert KILL_AFTER <= len(before) < SITES, "the kill did not fall inside the `up`"
+    if skip_checkpoints:
+        # Nothing of this `up` reached the state: the crash lost its record.
+        assert ingresses_in_state(project) == 0
+    else:
+        # Each finished step was checkpointed; the rest was lost with the process.
+        assert 1 <= ingresses_in_state(project) <= len(before)
+
+    locked = project.pulumi("up", "--yes", "--skip-preview", env=env)
+    assert locked.returncode != 0 and "pulumi cancel" in locked.output, locked.describe()
+    ok(project.pulumi("cancel", "--yes"))
+    ok(project.pulumi("refresh", "--yes", "--clear-pending-creates", env=env))
+    ok(project.pulumi("up", "--yes", "--skip-preview", env=env))
+    ok(project.pulumi("preview", "--expect-no-changes"))
+
+    after = site_ingresses(kube)
+    assert len(after) == SITES
+    assert site_certificates(kube) == set(after)
+    assert ingresses_in_state(project) == SITES
+    # Adopted in place, not deleted and made again: the same objects.
+    assert {name: after[name] for name in before} == before
