@@ -44,8 +44,12 @@ class StaticIp(pulumi.ComponentResource):
             project=args.project,
             address_type="EXTERNAL",
             network_tier=args.network_tier,
-            description="multisite: ingress-nginx load balancer for every site",
-            opts=pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True),
+            description="multisite: the edge's load balancer for every site",
+            # An address's description cannot change in place: GCP would have to
+            # release it. Addresses reserved when it named ingress-nginx keep theirs.
+            opts=pulumi.ResourceOptions(
+                parent=self, protect=True, retain_on_delete=True, ignore_changes=["description"]
+            ),
         )
         self.address = reserved.address
         self.name = reserved.name

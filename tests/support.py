@@ -69,6 +69,7 @@ class Registered:
     alias_names: tuple[str, ...] = ()
     alias_types: tuple[str, ...] = ()
     """Type of each alias in `alias_names` ("" where the alias keeps the type)."""
+    ignore_changes: tuple[str, ...] = ()
 
     def prop(self, *path: str | int) -> Any:
         """A nested input such as `prop("spec", "tls", 0, "hosts")`."""
@@ -166,6 +167,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     secret_paths=frozenset(secret_paths),
                     alias_names=tuple(a.spec.name for a in request.aliases if a.HasField("spec")),
                     alias_types=tuple(a.spec.type for a in request.aliases if a.HasField("spec")),
+                    ignore_changes=tuple(request.ignoreChanges),
                 )
             )
         return response

@@ -89,7 +89,7 @@ def test_static_ip_name_region_and_tier_reach_the_address() -> None:
         "project": "base-project",
         "addressType": "EXTERNAL",
         "networkTier": "STANDARD",
-        "description": "multisite: ingress-nginx load balancer for every site",
+        "description": "multisite: the edge's load balancer for every site",
     }
     assert address.protect and address.retain_on_delete
 
