@@ -485,6 +485,14 @@ def test_stack_name_comes_from_urn() -> None:
     assert mp.resolve_stack_name("not-a-urn", {}) is None
 
 
+def test_stack_name_falls_back_to_the_environment_the_engine_gives_the_pack(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The engine starts a policy pack with PULUMI_STACK set (pulumi_policy's own docs).
+    monkeypatch.setenv("PULUMI_STACK", "prod")
+    assert mp.resolve_stack_name("not-a-urn") == "prod"
+
+
 @pytest.mark.parametrize(
     "stack,issuer",
     [
