@@ -273,7 +273,7 @@ def start_platform(sandbox: Sandbox, work: Path, kubectl: Kubectl) -> tuple[Loca
 
 
 def moved_to(stack: LocalStack, backend_env: dict[str, str], work: Path, sandbox: Sandbox) -> LocalStack:
-    """The same stack (same config and secrets salt) in another backend, state imported."""
+    """The same stack (its config, its state exported and imported) in another backend."""
     deployment = stack.stack.export_stack()
     moved = LocalStack.create(
         work / "stack",

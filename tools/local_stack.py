@@ -35,14 +35,14 @@ PASSPHRASE = "multisite-local-sandbox"  # guards nothing of value: the sandbox i
 
 
 def file_backend_url(directory: Path) -> str:
-    """A `file://` state backend in `directory` that a crash cannot corrupt.
+    """A `file://` state backend in `directory` that a killed process cannot leave unreadable.
 
     Pulumi's file backend (gocloud.dev's fileblob) writes each state file
     through a temporary file and a rename, but also a `.attrs` sidecar that it
     truncates and rewrites in place: a process killed between the two leaves
     an empty sidecar, and every later command fails with `failed to load
     checkpoint: EOF` (tests/engine/test_crash_recovery.py found it).
-    `metadata=skip` writes no sidecars; Pulumi needs none.
+    `metadata=skip` writes no sidecars; every engine test runs without them.
     """
     return directory.resolve().as_uri() + "?metadata=skip"
 
