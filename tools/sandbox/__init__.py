@@ -200,7 +200,8 @@ def make_pki(pki: Path, token: str) -> None:
         p.chmod(0o600)
 
 
-def kubeconfig_yaml(server: str, ca_pem: bytes, token: str) -> str:
+def kubeconfig_yaml(server: str, ca_pem: bytes, token: str, *, user: str = "sandbox-admin") -> str:
+    """A kubeconfig for the API server at `server` (CA `ca_pem`), as `user` with `token`."""
     ca = base64.b64encode(ca_pem).decode()
     return (
         "apiVersion: v1\n"
@@ -211,14 +212,14 @@ def kubeconfig_yaml(server: str, ca_pem: bytes, token: str) -> str:
         f"    server: {server}\n"
         f"    certificate-authority-data: {ca}\n"
         "users:\n"
-        "- name: sandbox-admin\n"
+        f"- name: {user}\n"
         "  user:\n"
         f"    token: {token}\n"
         "contexts:\n"
         f"- name: {CLUSTER_NAME}\n"
         "  context:\n"
         f"    cluster: {CLUSTER_NAME}\n"
-        "    user: sandbox-admin\n"
+        f"    user: {user}\n"
         "    namespace: default\n"
         f"current-context: {CLUSTER_NAME}\n"
     )

@@ -13,22 +13,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tools.sandbox import kubeconfig_yaml
+
 KUBECONFIG = "kube-controller-manager.kubeconfig"
 USER = "system:kube-controller-manager"
-
-
-def kubeconfig_text(ca_pem: bytes, token: str, server: str) -> str:
-    import base64
-
-    ca = base64.b64encode(ca_pem).decode()
-    return (
-        "apiVersion: v1\nkind: Config\n"
-        f"clusters:\n- name: sandbox\n  cluster:\n    server: {server}\n"
-        f"    certificate-authority-data: {ca}\n"
-        f"users:\n- name: {USER}\n  user:\n    token: {token}\n"
-        f"contexts:\n- name: sandbox\n  context:\n    cluster: sandbox\n    user: {USER}\n"
-        "current-context: sandbox\n"
-    )
 
 
 def prepare(pki: Path, directory: Path, *, server: str) -> Path:
@@ -38,7 +26,7 @@ def prepare(pki: Path, directory: Path, *, server: str) -> Path:
         line.split(",", 1)[0] for line in (pki / "tokens.csv").read_text().splitlines() if f",{USER}," in line
     )
     path = directory / KUBECONFIG
-    path.write_text(kubeconfig_text((pki / "ca.crt").read_bytes(), token, server))
+    path.write_text(kubeconfig_yaml(server, (pki / "ca.crt").read_bytes(), token, user=USER))
     path.chmod(0o600)
     return path
 
