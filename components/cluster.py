@@ -61,21 +61,22 @@ def kubernetes_provider(
     """The stack's single Kubernetes provider.
 
     GKE `{name, location}`: looks the cluster up and builds a kubeconfig;
-    `{kubeconfig, context}`: uses it as given; absent: the ambient kubeconfig.
+    `{kubeconfig, context}`: uses it as given; neither (absent, or only
+    `skipAwait`): the ambient kubeconfig.
     `secret`: the cluster config was set with `--secret`, so the kubeconfig is too.
     `protect`: a production stack, where nothing may be deleted by accident.
     """
     opts = pulumi.ResourceOptions(protect=protect)
-    if cluster is None:
-        return k8s.Provider(name, opts=opts)
-    if cluster.kubeconfig is not None:
+    if cluster is not None and cluster.kubeconfig is not None:
         return k8s.Provider(
             name,
             kubeconfig=secret_if(secret, cluster.kubeconfig),
             context=None if cluster.context is None else secret_if(secret, cluster.context),
             opts=opts,
         )
-    assert cluster.name is not None and cluster.location is not None  # checked by ClusterConfig
+    if cluster is None or cluster.name is None:
+        return k8s.Provider(name, opts=opts)
+    # ClusterConfig refuses a name without a location.
     found = gcp.container.get_cluster_output(
         name=cluster.name, location=cluster.location, project=cluster.project or gcp_project
     )

@@ -16,6 +16,7 @@ import pytest
 from tests.support import (
     ADDRESS,
     CERTIFICATE,
+    DEPLOYMENT,
     ISSUER,
     PROVIDER,
     RECORD,
@@ -63,6 +64,19 @@ def test_kubeconfig_and_context_reach_the_provider() -> None:
     assert provider.inputs["context"] == "ci"
     (without,) = run(cluster={"kubeconfig": INLINE}).of_type(PROVIDER)
     assert "context" not in without.inputs
+
+
+def test_skip_await_alone_keeps_the_ambient_kubeconfig() -> None:
+    # README: `multisite:cluster` absent is the ambient kubeconfig; skipAwait applies to any form.
+    r = run(
+        cluster={"skipAwait": True}, sites=[{"host": "www.example.com", "image": "nginx:1.29", "port": 80}]
+    )
+    assert r.error is None
+    assert r.calls == []
+    (provider,) = r.of_type(PROVIDER)
+    assert "kubeconfig" not in provider.inputs and "context" not in provider.inputs
+    (deployment,) = r.of_type(DEPLOYMENT)
+    assert deployment.prop("metadata", "annotations")["pulumi.com/skipAwait"] == "true"
 
 
 @pytest.mark.parametrize(

@@ -52,6 +52,14 @@ def test_secret_cluster_keeps_the_kubeconfig_secret() -> None:
     assert secret_at(provider, "kubeconfig") and secret_at(provider, "context")
 
 
+def test_secret_cluster_without_a_context_sets_none() -> None:
+    # No context: the kubeconfig's current-context applies, secret or not.
+    config = {**BASE, "multisite:cluster": {"kubeconfig": INLINE_KUBECONFIG}}
+    (provider,) = secret_run("cluster", config=config).of_type(PROVIDER)
+    assert "context" not in provider.inputs
+    assert secret_at(provider, "kubeconfig")
+
+
 @pytest.mark.parametrize(
     ("key", "release"), [("ingressNginx", "edge-release"), ("certManager", "cert-manager-release")]
 )
