@@ -52,6 +52,14 @@ def test_secret_cluster_keeps_the_kubeconfig_secret() -> None:
     assert secret_at(provider, "kubeconfig") and secret_at(provider, "context")
 
 
+def test_secret_gke_cluster_keeps_the_kubeconfig_built_for_it_secret() -> None:
+    # The kubeconfig names the cluster's endpoint: set with --secret, it stays secret.
+    config = {**BASE, "multisite:cluster": {"name": "web-cluster", "location": "europe-west1"}}
+    (provider,) = secret_run("cluster", config=config).of_type(PROVIDER)
+    assert "https://" in provider.inputs["kubeconfig"]
+    assert secret_at(provider, "kubeconfig")
+
+
 def test_secret_cluster_without_a_context_sets_none() -> None:
     # No context: the kubeconfig's current-context applies, secret or not.
     config = {**BASE, "multisite:cluster": {"kubeconfig": INLINE_KUBECONFIG}}
