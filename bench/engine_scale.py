@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.engine_env import engine_env
-from tools.local_stack import LocalStack
+from tools.local_stack import LocalStack, service_sites
 from tools.sandbox import Sandbox
 
 SITE_NAMESPACE = "default"
@@ -67,10 +67,6 @@ SITE_KINDS = "ingresses.networking.k8s.io,certificates.cert-manager.io"
 STATE_BUCKET = "multisite-state"
 #: The issue's goals: each Pulumi step at most this many times its floor.
 GOALS = {"up": 10.0, "preview": 2.0, "add_site": 2.0, "destroy": 10.0}
-
-
-def sites(count: int) -> list[dict[str, Any]]:
-    return [{"host": f"site{i}.example.com", "service": f"svc-{i}", "port": 80} for i in range(count)]
 
 
 @dataclass(frozen=True)
@@ -116,9 +112,9 @@ class Kubectl:
         self.run(*args, ok_codes=ok_codes)
         return time.monotonic() - start
 
-    def dump_sites(self, path: Path) -> int:
+    def dump_sites(self, path: Path) -> None:
         """Write the sites' objects as they are in the cluster, moved to the floor's
-        namespace and stripped of what the API server fills in; return their count."""
+        namespace and stripped of what the API server fills in."""
         listed = json.loads(self.run("get", SITE_KINDS, "-n", SITE_NAMESPACE, "-o", "json"))
         items = []
         for obj in listed["items"]:
@@ -137,7 +133,6 @@ class Kubectl:
                 }
             )
         path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-        return len(items)
 
 
 @contextmanager
@@ -210,7 +205,7 @@ def timed(step: Any) -> tuple[float, Any]:
 def one_cycle(stack: LocalStack, kubectl: Kubectl, count: int, work: Path) -> dict[str, float]:
     """One pass of every step at `count` sites, from (and back to) a stack with no sites."""
     measured: dict[str, float] = {}
-    stack.update_config("multisite:sites", sites(count))
+    stack.update_config("multisite:sites", service_sites(count))
     measured["up_s"], _ = timed(stack.up)
     measured["resources"] = len((stack.stack.export_stack().deployment or {}).get("resources", []))
     floor = work / "floor.json"
@@ -220,7 +215,7 @@ def one_cycle(stack: LocalStack, kubectl: Kubectl, count: int, work: Path) -> di
     measured["preview_changes"] = sum(n for op, n in preview.change_summary.items() if op != "same")
     # kubectl diff exits 1 when it finds a difference; the floor only times it.
     measured["diff_floor_s"] = kubectl.timed("diff", "--server-side", "-f", str(floor), ok_codes=(0, 1))
-    stack.update_config("multisite:sites", sites(count + 1))
+    stack.update_config("multisite:sites", service_sites(count + 1))
     measured["add_site_s"], _ = timed(stack.up)
     kubectl.dump_sites(floor)
     measured["reapply_floor_s"] = kubectl.timed("apply", "--server-side", "-f", str(floor))

@@ -63,6 +63,13 @@ class Run:
         return f"$ pulumi {' '.join(self.argv)}  (exit {self.returncode}, {self.seconds:.1f}s)\n{self.output}"
 
 
+def ok(run: Run) -> Run:
+    """`run` when it succeeded; else an AssertionError with its command line and output."""
+    if run.returncode != 0:
+        raise AssertionError(run.describe())
+    return run
+
+
 @dataclass
 class CliProject(StackConfigFile):
     """The project copy in `directory` and the environment to run the pinned CLI in it."""

@@ -47,6 +47,11 @@ def file_backend_url(directory: Path) -> str:
     return directory.resolve().as_uri() + "?metadata=skip"
 
 
+def service_sites(count: int) -> list[dict[str, Any]]:
+    """`multisite:sites` of `count` sites routed to Services (`site<i>.example.com` -> `svc-<i>`)."""
+    return [{"host": f"site{i}.example.com", "service": f"svc-{i}", "port": 80} for i in range(count)]
+
+
 def lay_out_charts(directory: Path, *, cert_manager_version: str) -> Path:
     """The local stack's chart directory (`multisite:charts`): links to the real
     chart archives in ../shared/upstream/charts.

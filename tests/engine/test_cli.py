@@ -17,15 +17,14 @@ from typing import Any
 
 import pytest
 
-from tools.cli_project import POLICY_DIR, CliProject, Run, policy_venv_hint
+from tests.support import CERTIFICATE, INGRESS
+from tools.cli_project import POLICY_DIR, CliProject, ok, policy_venv_hint
 from tools.sandbox import Sandbox
 
 pytestmark = pytest.mark.engine
 
 SITE = "blog.example.org"
 ALIAS = "www.blog.example.org"
-CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
 POLICY = "helm-release-hardening"
 POLICY_FIX = "remove values.providers.kubernetesIngressNGINX.allowSnippetAnnotations"
 
@@ -38,11 +37,6 @@ def show(request: pytest.FixtureRequest, text: str) -> None:
         return
     with capture.global_and_fixture_disabled():
         print(text)
-
-
-def ok(run: Run) -> Run:
-    assert run.returncode == 0, run.describe()
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,13 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tools.cli_project import CliProject, Run
+from tests.support import INGRESS
+from tools.cli_project import CliProject, ok
 from tools.kube import Cluster
+from tools.local_stack import service_sites
 from tools.sandbox import Sandbox
 
 pytestmark = pytest.mark.engine
@@ -32,16 +33,6 @@ pytestmark = pytest.mark.engine
 SITES = 24
 #: The crash comes once this many sites' Ingresses exist: well inside the `up`.
 KILL_AFTER = 4
-INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
-
-
-def sites(count: int) -> list[dict[str, Any]]:
-    return [{"host": f"site{i}.example.com", "service": f"svc-{i}", "port": 80} for i in range(count)]
-
-
-def ok(run: Run) -> Run:
-    assert run.returncode == 0, run.describe()
-    return run
 
 
 def site_ingresses(kube: Cluster) -> dict[str, str]:
@@ -109,7 +100,7 @@ def test_cancel_refresh_and_up_repair_an_up_killed_half_way(
     ok(project.pulumi("up", "--yes", "--skip-preview"))
     assert site_ingresses(kube) == {}
 
-    project.update_config("multisite:sites", sites(SITES))
+    project.update_config("multisite:sites", service_sites(SITES))
     # With checkpoints, wait until the state has recorded a site, so that the
     # crash falls after some steps were written; without, nothing is written.
     kill_half_way(project, kube, env, recorded=0 if skip_checkpoints else 1)
