@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
+import pytest
+
 from scripts.mutation_report import parse_equivalents, summarize
+from tests.unit.test_program import program_run_scope
 
 
 def test_equivalents_need_a_reason_and_are_listed_once() -> None:
@@ -41,3 +47,42 @@ def test_mutants_a_partial_run_did_not_test_are_left_out_and_counted() -> None:
     report = summarize({"m.k1": "killed", "m.u1": "not checked", "m.u2": "not checked"}, {"m.u2": "x"})
     assert (report.killed, report.total, report.unchecked) == (1, 1, 2)
     assert report.survivors == () and report.problems == ()
+
+
+class _StatsCollected(Exception):
+    """Raised by the fake runner once it has seen the scope; ends the collection early."""
+
+
+def test_program_runs_once_per_test_while_mutmut_collects_stats(
+    monkeypatch: pytest.MonkeyPatch, pytestconfig: pytest.Config
+) -> None:
+    """The pinned mutmut's stats collection makes tests/unit/test_program.py run per test.
+
+    mutmut credits a module fixture's calls to the first test that used it, so
+    a program mutant would meet only that test (README "Mutation testing").
+    This fails if a mutmut upgrade stops marking its stats collection the way
+    `program_run_scope` reads it.
+    """
+    import mutmut.__main__ as mutmut_main
+    from mutmut.mutation.trampoline import set_mutant_under_test
+
+    # mutmut sets variables of its own; they go to a copy, not this session's environment.
+    environ = {name: value for name, value in os.environ.items() if name != "MUTANT_UNDER_TEST"}
+    monkeypatch.setattr(os, "environ", environ)
+    monkeypatch.setattr(sys, "stdout", sys.stdout)  # mutmut's output catcher resets both
+    monkeypatch.setattr(sys, "stderr", sys.stderr)
+    assert program_run_scope("dev", pytestconfig) == "module"
+
+    seen: list[str] = []
+
+    class Runner:
+        def collect_stats(self, tests: object) -> int:
+            seen.append(program_run_scope("dev", pytestconfig))
+            raise _StatsCollected
+
+    try:
+        with pytest.raises(_StatsCollected):
+            mutmut_main.run_stats_collection(Runner())  # type: ignore[arg-type]  # only collect_stats is called
+    finally:
+        set_mutant_under_test(None)
+    assert seen == ["function"]
