@@ -44,19 +44,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tools.engine_env import engine_env
+from tools.fake_gcs import FakeGcs
 from tools.local_stack import LocalStack, service_sites
 from tools.sandbox import Sandbox
 
@@ -64,7 +62,6 @@ SITE_NAMESPACE = "default"
 FLOOR_NAMESPACE = "kubectl-floor"
 #: What one `service` site makes in the cluster.
 SITE_KINDS = "ingresses.networking.k8s.io,certificates.cert-manager.io"
-STATE_BUCKET = "multisite-state"
 #: The issue's goals: each Pulumi step at most this many times its floor.
 GOALS = {"up": 10.0, "preview": 2.0, "add_site": 2.0, "destroy": 10.0}
 
@@ -133,67 +130,6 @@ class Kubectl:
                 }
             )
         path.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-
-
-@contextmanager
-def fake_gcs(binary: str, directory: Path) -> Iterator[dict[str, str]]:
-    """fake-gcs-server on a free loopback port with an empty state bucket; yields
-    the environment that points Pulumi's gs:// backend at it.
-
-    Pulumi (pkg/backend/diy, gocloud.dev's gcsblob) sends every request to
-    `STORAGE_EMULATOR_HOST` over plain HTTP, unauthenticated, when that is set;
-    `GOOGLE_OAUTH_ACCESS_TOKEN` only keeps its credential lookup from asking
-    for Google's default credentials.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(directory / "fake-gcs-server.log", "w")  # noqa: SIM115 (closed below)
-    proc = subprocess.Popen(
-        # Reads come as /<bucket>/<object> (the XML API's path), which the
-        # server only routes for requests to its -public-host.
-        [
-            binary,
-            "-scheme",
-            "http",
-            "-host",
-            "127.0.0.1",
-            "-port",
-            str(port),
-            "-backend",
-            "memory",
-            "-public-host",
-            f"127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                request = urllib.request.Request(
-                    f"{base}/storage/v1/b?project=bench",
-                    data=json.dumps({"name": STATE_BUCKET}).encode(),
-                    headers={"Content-Type": "application/json"},
-                    method="POST",
-                )
-                urllib.request.urlopen(request, timeout=5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"fake-gcs-server did not start; see {log.name}") from None
-                time.sleep(0.2)
-        yield {
-            "PULUMI_BACKEND_URL": f"gs://{STATE_BUCKET}",
-            "STORAGE_EMULATOR_HOST": f"127.0.0.1:{port}",
-            "GOOGLE_OAUTH_ACCESS_TOKEN": "unused-by-the-emulator",
-        }
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
 
 
 def timed(step: Any) -> tuple[float, Any]:
@@ -330,8 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox cluster started in {started:.1f} s; platform up in {platform_s:.1f} s", flush=True)
         for backend in args.backend:
             if backend == "gs":
-                gcs_env = cleanup.enter_context(fake_gcs(env["MULTISITE_FAKE_GCS_SERVER"], work))
-                stack = moved_to(stack, gcs_env, work / "gs", sandbox)
+                gcs = cleanup.enter_context(FakeGcs.start(env["MULTISITE_FAKE_GCS_SERVER"], work))
+                stack = moved_to(stack, gcs.env, work / "gs", sandbox)
             for suffix, extra in variants:
                 workspace = stack.stack.workspace
                 plain_env = dict(workspace.env_vars)

@@ -10,7 +10,7 @@ copy of the project that the CLI can run without touching the repository:
 * `Pulumi.local.yaml` generated from the repository's for one sandbox
   cluster: its kubeconfig, absolute chart paths and ACME CA
   (`tools.local_stack.local_config`);
-* a file backend under `state/` and passphrase secrets.
+* a file backend under `state/` (or the backend given) and passphrase secrets.
 
     from tools.cli_project import CliProject
     project = CliProject.create(tmp_path / "project", kubeconfig=sandbox.kubeconfig, acme=sandbox.acme_server)
@@ -86,11 +86,15 @@ class CliProject(StackConfigFile):
         kubeconfig: Path,
         acme: tuple[str, str],
         env: dict[str, str] | None = None,
+        backend_env: Mapping[str, str] | None = None,
         venv: Path = VENV,
         root: Path = REPO_ROOT,
     ) -> CliProject:
         """Copy the project into `directory` (which must not exist) for the sandbox
-        cluster at `kubeconfig` whose ACME CA is `acme` (`Sandbox.acme_server`)."""
+        cluster at `kubeconfig` whose ACME CA is `acme` (`Sandbox.acme_server`).
+
+        `backend_env`: what points the CLI at the state backend (at least
+        `PULUMI_BACKEND_URL`); by default a file backend under `state/`."""
         engine = env if env is not None else engine_env()
         directory.mkdir(parents=True)
         for name in PROJECT_FILES:
@@ -101,14 +105,11 @@ class CliProject(StackConfigFile):
         project = yaml.safe_load(project_file.read_text())
         project["runtime"].setdefault("options", {})["virtualenv"] = str(venv.resolve())
         project_file.write_text(yaml.safe_dump(project, sort_keys=False))
-        state = directory / "state"
-        state.mkdir()
-        run_env = {
-            **os.environ,
-            **engine,
-            "PULUMI_BACKEND_URL": file_backend_url(state),
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-        }
+        if backend_env is None:
+            state = directory / "state"
+            state.mkdir()
+            backend_env = {"PULUMI_BACKEND_URL": file_backend_url(state)}
+        run_env = {**os.environ, **engine, **backend_env, "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE}
         # The CLI must not pick up another project's or user's stack selection.
         run_env.pop("PULUMI_STACK", None)
         cli = cls(directory, run_env)

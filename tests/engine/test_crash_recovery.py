@@ -7,9 +7,12 @@ is still there), `pulumi refresh --clear-pending-creates`, `pulumi up`.
 Once with Pulumi's checkpoints (the default: the state records each step as
 it ends) and once with `PULUMI_SKIP_CHECKPOINTS=true` (the state is written
 only when the operation ends, so the crash loses the record of everything
-this `up` made). In both, the repaired stack has every site exactly once,
-keeps the objects made before the crash (the Kubernetes provider's
-server-side apply adopts an object that already exists), and previews clean.
+this `up` made). Each on two state backends: a directory (`file://`) and
+Google Cloud Storage (`gs://`, fake-gcs-server on loopback), which write
+the state differently (a file renamed into place; an object uploaded whole).
+In every case the repaired stack has every site exactly once, keeps the
+objects made before the crash (the Kubernetes provider's server-side apply
+adopts an object that already exists), and previews clean.
 """
 
 from __future__ import annotations
@@ -18,14 +21,16 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import pytest
 
 from tests.support import INGRESS
 from tools.cli_project import CliProject, ok
+from tools.fake_gcs import FakeGcs
 from tools.kube import Cluster
-from tools.local_stack import service_sites
+from tools.local_stack import file_backend_url, service_sites
 from tools.sandbox import Sandbox
 
 pytestmark = pytest.mark.engine
@@ -33,6 +38,8 @@ pytestmark = pytest.mark.engine
 SITES = 24
 #: The crash comes once this many sites' Ingresses exist: well inside the `up`.
 KILL_AFTER = 4
+#: Where the stack's state is, relative to the backend's root (Pulumi's DIY layout).
+STATE_OBJECT = ".pulumi/stacks/multisite/local.json"
 
 
 def site_ingresses(kube: Cluster) -> dict[str, str]:
@@ -44,17 +51,40 @@ def site_certificates(kube: Cluster) -> set[str]:
     return {c["metadata"]["name"] for c in kube.certificates() if c["metadata"]["namespace"] == "default"}
 
 
-def ingresses_in_state(project: CliProject) -> int:
-    """Ingresses in the stack's state as last written (read from the file backend
-    directly: the CLI would wait for the lock of a running `up`)."""
-    state = project.directory / "state" / ".pulumi" / "stacks" / "multisite" / "local.json"
-    latest = json.loads(state.read_text())["checkpoint"]["latest"]
-    return sum(1 for r in latest.get("resources", []) if r["type"] == INGRESS)
+@dataclass(frozen=True)
+class Backend:
+    """A state backend: the environment that points `pulumi` at it, and a
+    reader of its objects (the CLI would wait for the lock of a running `up`)."""
+
+    env: dict[str, str]
+    read: Callable[[str], bytes]
+
+    def ingresses_in_state(self) -> int:
+        """Ingresses in the stack's state as last written."""
+        latest = json.loads(self.read(STATE_OBJECT))["checkpoint"]["latest"]
+        return sum(1 for r in latest.get("resources", []) if r["type"] == INGRESS)
+
+
+@pytest.fixture(scope="module", params=["file", "gs"])
+def backend(
+    request: pytest.FixtureRequest, engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    directory = tmp_path_factory.mktemp(f"state-{request.param}")
+    if request.param == "file":
+        env = {"PULUMI_BACKEND_URL": file_backend_url(directory)}
+        yield Backend(env, lambda name: (directory / name).read_bytes())
+    else:
+        with FakeGcs.start(engine["MULTISITE_FAKE_GCS_SERVER"], directory) as gcs:
+            yield Backend(gcs.env, gcs.read)
 
 
 @pytest.fixture(scope="module")
 def project(
-    cluster_sandbox: Sandbox, kube: Cluster, engine: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    cluster_sandbox: Sandbox,
+    kube: Cluster,
+    engine: dict[str, str],
+    backend: Backend,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[CliProject]:
     """The platform (cert-manager, Traefik, issuers) up with no sites, cert-manager's
     controller stopped so that the sites' Certificates start no ACME orders."""
@@ -63,6 +93,7 @@ def project(
         kubeconfig=cluster_sandbox.kubeconfig,
         acme=cluster_sandbox.acme_server,
         env=engine,
+        backend_env=backend.env,
     )
     config = cli.read_config()
     config["multisite:sites"] = []
@@ -76,13 +107,15 @@ def project(
     cli.pulumi("destroy", "--yes", "--skip-preview")
 
 
-def kill_half_way(project: CliProject, kube: Cluster, env: dict[str, str], *, recorded: int) -> None:
+def kill_half_way(
+    project: CliProject, backend: Backend, kube: Cluster, env: dict[str, str], *, recorded: int
+) -> None:
     """Start `up` and SIGKILL its whole process group once KILL_AFTER sites exist
     and at least `recorded` of them are in the state."""
     up = project.start("up", "--yes", "--skip-preview", env=env)
     try:
         deadline = time.monotonic() + 300
-        while len(site_ingresses(kube)) < KILL_AFTER or ingresses_in_state(project) < recorded:
+        while len(site_ingresses(kube)) < KILL_AFTER or backend.ingresses_in_state() < recorded:
             assert up.poll() is None, f"`up` ended (exit {up.returncode}) before it could be killed"
             assert time.monotonic() < deadline, "no site appeared within 300 s"
             time.sleep(0.05)
@@ -93,7 +126,7 @@ def kill_half_way(project: CliProject, kube: Cluster, env: dict[str, str], *, re
 
 @pytest.mark.parametrize("skip_checkpoints", [False, True], ids=["checkpoints", "skip-checkpoints"])
 def test_cancel_refresh_and_up_repair_an_up_killed_half_way(
-    project: CliProject, kube: Cluster, skip_checkpoints: bool
+    project: CliProject, backend: Backend, kube: Cluster, skip_checkpoints: bool
 ) -> None:
     env = {"PULUMI_SKIP_CHECKPOINTS": "true"} if skip_checkpoints else {}
     project.update_config("multisite:sites", [])
@@ -103,15 +136,15 @@ def test_cancel_refresh_and_up_repair_an_up_killed_half_way(
     project.update_config("multisite:sites", service_sites(SITES))
     # With checkpoints, wait until the state has recorded a site, so that the
     # crash falls after some steps were written; without, nothing is written.
-    kill_half_way(project, kube, env, recorded=0 if skip_checkpoints else 1)
+    kill_half_way(project, backend, kube, env, recorded=0 if skip_checkpoints else 1)
     before = site_ingresses(kube)
     assert KILL_AFTER <= len(before) < SITES, "the kill did not fall inside the `up`"
     if skip_checkpoints:
         # Nothing of this `up` reached the state: the crash lost its record.
-        assert ingresses_in_state(project) == 0
+        assert backend.ingresses_in_state() == 0
     else:
         # Each finished step was checkpointed; the rest was lost with the process.
-        assert 1 <= ingresses_in_state(project) <= len(before)
+        assert 1 <= backend.ingresses_in_state() <= len(before)
 
     locked = project.pulumi("up", "--yes", "--skip-preview", env=env)
     assert locked.returncode != 0 and "pulumi cancel" in locked.output, locked.describe()
@@ -123,6 +156,6 @@ def test_cancel_refresh_and_up_repair_an_up_killed_half_way(
     after = site_ingresses(kube)
     assert len(after) == SITES
     assert site_certificates(kube) == set(after)
-    assert ingresses_in_state(project) == SITES
+    assert backend.ingresses_in_state() == SITES
     # Adopted in place, not deleted and made again: the same objects.
     assert {name: after[name] for name in before} == before
