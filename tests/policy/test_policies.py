@@ -842,6 +842,17 @@ def test_issuer_ref_without_a_name_and_a_stack_without_issuers() -> None:
     )
 
 
+def test_an_issuer_name_that_is_not_a_string_is_reported_as_no_name() -> None:
+    # cert-manager's ObjectReference.name is a string; a list (a YAML slip) names no
+    # issuer. Each stack policy reports it as it reports a missing name; none crashes.
+    resources = stack_with_certificate("prod", "letsencrypt-prod")
+    resources[-1].props["spec"]["issuerRef"]["name"] = ["letsencrypt-prod"]
+    [(msg, _)] = run_stack(mp.validate_certificate_issuers, resources)
+    assert "references ClusterIssuer 'None', which this stack does not create" in msg
+    [(msg, _)] = run_stack(mp.validate_production_issuer_usage, resources)
+    assert "in production stack 'prod' uses issuer 'None'" in msg
+
+
 def test_an_empty_issuer_group_is_cert_managers_own() -> None:
     # cert-manager's API reference: an empty group means cert-manager.io.
     resources = stack_with_certificate("dev", "letsencrypt-staging")
