@@ -149,8 +149,9 @@ class CliProject(StackConfigFile):
         return run
 
     def start(self, *args: str, env: Mapping[str, str] = {}) -> subprocess.Popen[str]:
-        """Start the pinned `pulumi` without waiting, in a process group of its own, so
-        that `os.killpg` takes down the CLI with its language host and plugins."""
+        """Start the pinned `pulumi` without waiting, in a process group of its own.
+        Its plugins get groups of their own (Pulumi's RegisterProcessGroup), so a
+        signal to this group reaches the CLI but not its provider."""
         return subprocess.Popen(
             self.argv(*args),
             cwd=self.directory,

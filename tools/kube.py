@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,17 @@ class Cluster:
 
     def namespaces(self) -> set[str]:
         return {str(ns.metadata.name) for ns in self.core.list_namespace().items if ns.metadata}
+
+    def namespaces_gone(self, names: set[str], *, seconds: float = 120) -> bool:
+        """Whether none of `names` exists within `seconds`. A deleted namespace
+        terminates in the background (kube-controller-manager empties it), and
+        with skipAwait Pulumi's delete does not wait for that."""
+        deadline = time.monotonic() + seconds
+        while names & self.namespaces():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.5)
+        return True
 
     def helm_releases(self) -> list[str]:
         """Releases Helm recorded, as `namespace/name` (Helm 3 keeps them in Secrets)."""

@@ -17,12 +17,14 @@ adopts an object that already exists), and previews clean.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -104,14 +106,16 @@ def project(
     kube.apps.patch_namespaced_deployment_scale("cert-manager", "cert-manager", {"spec": {"replicas": 0}})
     yield cli
     cli.pulumi("cancel", "--yes")
-    cli.pulumi("destroy", "--yes", "--skip-preview")
+    ok(cli.pulumi("destroy", "--yes", "--skip-preview"))
+    # The next backend's platform goes into namespaces of the same names.
+    assert kube.namespaces_gone({"traefik", "cert-manager"}), kube.namespaces()
 
 
 def kill_half_way(
     project: CliProject, backend: Backend, kube: Cluster, env: dict[str, str], *, recorded: int
 ) -> None:
-    """Start `up` and SIGKILL its whole process group once KILL_AFTER sites exist
-    and at least `recorded` of them are in the state."""
+    """Start `up` and SIGKILL it with every process under it once KILL_AFTER sites
+    exist and at least `recorded` of them are in the state."""
     up = project.start("up", "--yes", "--skip-preview", env=env)
     try:
         deadline = time.monotonic() + 300
@@ -120,8 +124,33 @@ def kill_half_way(
             assert time.monotonic() < deadline, "no site appeared within 300 s"
             time.sleep(0.05)
     finally:
-        os.killpg(up.pid, signal.SIGKILL)
+        # Pulumi starts each plugin in a process group of its own (RegisterProcessGroup,
+        # sdk/go/common/util/cmdutil in 3.274.1), so killing the CLI's group would
+        # leave the provider running. Freeze the CLI so it starts nothing more,
+        # then kill the tree as it stands.
+        os.killpg(up.pid, signal.SIGSTOP)
+        for pid in process_tree(up.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         up.wait()
+
+
+def process_tree(root: int) -> list[int]:
+    """`root` and every live process descended from it (parents read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo += children.get(pid, [])
+    return tree
 
 
 @pytest.mark.parametrize("skip_checkpoints", [False, True], ids=["checkpoints", "skip-checkpoints"])

@@ -81,15 +81,6 @@ def recorded_resources(stack: LocalStack) -> Any:
     return deployment["resources"]
 
 
-def wait_until(condition: Callable[[], bool], *, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.5)
-    return True
-
-
 def ingress_uids(cluster: Cluster) -> dict[str, str]:
     return {i.metadata.name: i.metadata.uid for i in cluster.ingresses()}
 
@@ -273,7 +264,7 @@ def test_back_on_staging_destroy_removes_everything_but_the_kept_crds(
     assert cluster.helm_releases() == []
     # With skipAwait Pulumi does not wait for a namespace to finish terminating;
     # kube-controller-manager's namespace controller completes it.
-    gone = wait_until(lambda: not {"traefik", "cert-manager"} & cluster.namespaces(), seconds=120)
+    gone = cluster.namespaces_gone({"traefik", "cert-manager"})
     assert gone, namespace_diagnostics(cluster)
     assert cluster.inventory() == {}
     # By design the cert-manager CRDs outlive the release (crds.keep): deleting
