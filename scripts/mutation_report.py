@@ -1,7 +1,8 @@
 """`make mutate`: run mutmut on the product and print what the tests let through.
 
 Runs `mutmut run` from an empty `mutants/` (so every mutant is tested against
-the tests as they are now), then prints the score (killed / mutants that can
+the tests as they are now; `--resume` keeps it, and mutmut goes on where an
+interrupted run stopped), then prints the score (killed / mutants that can
 change behaviour), every surviving mutant with its diff, the equivalent
 mutants excluded (tests/mutation-equivalents.txt) and the wall time. Exits
 non-zero when the score is under `--fail-under`, or when the equivalents file
@@ -118,11 +119,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=2, help="parallel mutant runs (default 2)")
     parser.add_argument("--fail-under", type=float, default=95.0, help="minimum score in percent")
     parser.add_argument("--no-run", action="store_true", help="report on the last run only")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep mutants/: test only the mutants the last run left without a verdict"
+        " (an interrupted run goes on) and those whose function changed since",
+    )
     args = parser.parse_args(argv)
 
     started = time.monotonic()
     if not args.no_run:
-        shutil.rmtree(ROOT / "mutants", ignore_errors=True)
+        if not args.resume:
+            shutil.rmtree(ROOT / "mutants", ignore_errors=True)
         run = subprocess.run(
             [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=ROOT
         )
@@ -152,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
         + ")"
     )
     if not args.no_run:
-        print(f"wall time of the mutation run: {elapsed / 60:.1f} min ({elapsed:.0f} s)")
+        resumed = " (this invocation; the run was resumed)" if args.resume else ""
+        print(f"wall time of the mutation run: {elapsed / 60:.1f} min ({elapsed:.0f} s){resumed}")
     if problems:
         return 1
     if report.score < args.fail_under:
