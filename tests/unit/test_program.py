@@ -153,6 +153,26 @@ def test_only_image_sites_get_a_workload(dev: ProgramRun) -> None:
     assert [s.inputs["metadata"]["name"] for s in dev.of_type(SERVICE)] == ["www-dev-example-com"]
 
 
+def test_an_image_sites_service_routes_its_port_to_the_deployments_pods() -> None:
+    # Kubernetes: a Service sends to the pods whose labels match its selector, on
+    # the container port its targetPort names; the Ingress reaches the Service on
+    # its port. README: `port` is the container port of an image site.
+    site = {"host": "app.example.com", "image": "nginx:1.29", "port": 8080}
+    run = run_program({**stack_config("dev"), "multisite:sites": [site]})
+    (service,) = run.of_type(SERVICE)
+    (deployment,) = run.of_type(DEPLOYMENT)
+    (ingress,) = run.of_type(INGRESS)
+    assert service.prop("spec", "type") == "ClusterIP"
+    selector = service.prop("spec", "selector")
+    assert selector and selector.items() <= deployment.prop("spec", "template", "metadata", "labels").items()
+    (port,) = service.prop("spec", "ports")
+    (container,) = deployment.prop("spec", "template", "spec", "containers")
+    container_ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert container_ports[port["targetPort"]] == 8080
+    backend = ingress.prop("spec", "rules", 0, "http", "paths", 0, "backend", "service")
+    assert backend == {"name": service.prop("metadata", "name"), "port": {"number": port["port"]}}
+
+
 def test_every_kubernetes_resource_uses_the_stack_provider(dev: ProgramRun) -> None:
     (provider,) = dev.of_type("pulumi:providers:kubernetes")
     kubernetes = [r for r in dev.resources if r.custom and r.type.startswith("kubernetes:")]
