@@ -128,7 +128,8 @@ def kill_half_way(
         # sdk/go/common/util/cmdutil in 3.274.1), so killing the CLI's group would
         # leave the provider running. Freeze the CLI so it starts nothing more,
         # then kill the tree as it stands.
-        os.killpg(up.pid, signal.SIGSTOP)
+        with contextlib.suppress(ProcessLookupError):  # gone already: the assertion above says why
+            os.killpg(up.pid, signal.SIGSTOP)
         for pid in process_tree(up.pid):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
