@@ -92,6 +92,16 @@ class Recorder(pulumi.runtime.Mocks):
         state = dict(args.inputs)
         if args.typ == "gcp:compute/address:Address":
             state["address"] = STATIC_IP
+        if args.typ == RELEASE:
+            # pulumi-kubernetes' Release outputs `status` (ReleaseStatus) once installed.
+            state["status"] = {
+                "name": args.inputs.get("name"),
+                "namespace": args.inputs.get("namespace"),
+                "chart": args.inputs.get("chart"),
+                "version": args.inputs.get("version"),
+                "revision": 1,
+                "status": "deployed",
+            }
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:

@@ -162,6 +162,7 @@ def test_certificate_waits_for_ready_when_asked_and_for_a_bounded_time() -> None
 
 def test_ingress_terminates_tls_for_every_name_and_redirects() -> None:
     ingress = ingress_manifest(IMAGE_SITE, ingress_class="nginx", annotations=SSL_REDIRECT, skip_await=False)
+    assert ingress["apiVersion"] == "networking.k8s.io/v1" and ingress["kind"] == "Ingress"
     assert ingress["metadata"]["annotations"] == {"nginx.ingress.kubernetes.io/ssl-redirect": "true"}
     spec = ingress["spec"]
     assert spec["ingressClassName"] == "nginx"

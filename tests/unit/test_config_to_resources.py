@@ -143,7 +143,11 @@ def test_chart_versions_sources_and_values_reach_the_releases() -> None:
             "chart": "https://mirror.example.com/ingress-nginx",
             "values": {"controller": {"metrics": {"enabled": True}}},
         },
-        certManager={"version": "v1.20.0", "chart": "oci://quay.io/jetstack/charts/cert-manager"},
+        certManager={
+            "version": "v1.20.0",
+            "chart": "oci://quay.io/jetstack/charts/cert-manager",
+            "values": {"prometheus": {"enabled": False}},
+        },
     )
     nginx = r.named("edge-release").inputs
     assert nginx["version"] == "4.14.0"
@@ -156,6 +160,8 @@ def test_chart_versions_sources_and_values_reach_the_releases() -> None:
     assert cert_manager["version"] == "v1.20.0"
     assert cert_manager["chart"] == "oci://quay.io/jetstack/charts/cert-manager"
     assert "repositoryOpts" not in cert_manager
+    assert cert_manager["values"]["prometheus"] == {"enabled": False}
+    assert cert_manager["values"]["crds"] == {"enabled": True, "keep": True}  # merged, not replaced
 
 
 def test_default_chart_pins_are_the_documented_ones() -> None:

@@ -173,6 +173,16 @@ def test_an_image_sites_service_routes_its_port_to_the_deployments_pods() -> Non
     assert backend == {"name": service.prop("metadata", "name"), "port": {"number": port["port"]}}
 
 
+def test_the_edge_and_cert_manager_expose_their_releases_status(dev: ProgramRun) -> None:
+    # Each component's outputs in the state carry its Helm release's status (name,
+    # namespace, deployed or not): the releases Helm records on the sandbox cluster
+    # are cert-manager/cert-manager and traefik/traefik (tests/engine/test_local_stack.py).
+    for component, release in (("edge", "traefik"), ("cert-manager", "cert-manager")):
+        (urn,) = [r.urn for r in dev.resources if r.name == component and not r.custom]
+        status = dev.component_outputs[urn]["release"]
+        assert (status["name"], status["namespace"], status["status"]) == (release, release, "deployed")
+
+
 def test_every_kubernetes_resource_uses_the_stack_provider(dev: ProgramRun) -> None:
     (provider,) = dev.of_type("pulumi:providers:kubernetes")
     kubernetes = [r for r in dev.resources if r.custom and r.type.startswith("kubernetes:")]
