@@ -105,6 +105,16 @@ def test_secret_acme_keeps_a_private_server_and_its_ca_bundle_secret() -> None:
     assert secret_at(issuer, "spec", "acme", "server") and secret_at(issuer, "spec", "acme", "caBundle")
 
 
+def test_secret_acme_keeps_a_private_server_secret_on_its_own() -> None:
+    # No e-mail or CA bundle beside it: the server is the issuer's only secret value.
+    acme = {"issuer": "prod", "servers": {"prod": "https://ca.internal/dir"}}
+    run = secret_run("acme", config={**BASE, "multisite:acme": acme})
+    issuer = run.named("cluster-issuers-prod")
+    assert issuer.prop("spec", "acme", "server") == "https://ca.internal/dir"
+    assert secret_at(issuer, "spec", "acme", "server")
+    assert "caBundle" not in issuer.prop("spec", "acme")  # none was given
+
+
 def test_secret_static_ip_keeps_the_address_secret_wherever_it_goes() -> None:
     config = {**BASE, "multisite:staticIp": {"address": "34.120.10.20"}}
     run = secret_run("staticIp", config=config)
