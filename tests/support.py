@@ -72,6 +72,7 @@ class Registered:
     alias_types: tuple[str, ...] = ()
     """Type of each alias in `alias_names` ("" where the alias keeps the type)."""
     ignore_changes: tuple[str, ...] = ()
+    delete_before_replace: bool = False
 
     def prop(self, *path: str | int) -> Any:
         """A nested input such as `prop("spec", "tls", 0, "hosts")`."""
@@ -180,6 +181,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     alias_names=tuple(a.spec.name for a in request.aliases if a.HasField("spec")),
                     alias_types=tuple(a.spec.type for a in request.aliases if a.HasField("spec")),
                     ignore_changes=tuple(request.ignoreChanges),
+                    delete_before_replace=request.deleteBeforeReplace,
                 )
             )
         return response

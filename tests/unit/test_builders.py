@@ -100,6 +100,11 @@ def test_chart_source_upstream_mirror_and_local_directory() -> None:
     }
     oci = "oci://quay.io/jetstack/charts/cert-manager"
     assert chart_source("cert-manager", "https://charts.jetstack.io", oci) == {"chart": oci}
+    # A plain-HTTP mirror inside a private network is a repository URL too (README: "a repository URL").
+    plain = chart_source("cert-manager", "https://charts.jetstack.io", "http://mirror.internal/charts")
+    assert (
+        plain["chart"] == "cert-manager" and plain["repository_opts"].repo == "http://mirror.internal/charts"
+    )
 
 
 def test_cluster_issuers_use_acme_v2_http01_through_nginx() -> None:

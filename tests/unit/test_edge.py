@@ -189,6 +189,13 @@ def test_switching_edge_changes_only_the_edges_own_resources() -> None:
 def test_the_edge_release_is_deleted_before_its_replacement_is_installed() -> None:
     # Both releases render the `nginx` IngressClass, and a GKE address backs one
     # LoadBalancer Service at a time: the old release must be gone first.
+    for edge in ("traefik", None):
+        assert run_program(dev_on(edge)).named("edge-release").delete_before_replace is True
+    # A control: the flag is read per resource, and cert-manager's release is replaced as usual.
+    assert run_program(dev_on(None)).named("cert-manager-release").delete_before_replace is False
+
+
+def test_only_traefik_skips_its_chart_crds() -> None:
     release = run_program(dev_on("traefik")).named("edge-release")
     assert release.inputs["skipCrds"] is True  # Traefik's CRDs serve providers we turn off
     assert "skipCrds" not in run_program(dev_on(None)).named("edge-release").inputs
@@ -217,9 +224,17 @@ def test_existing_stacks_keep_their_ingress_nginx_resources() -> None:
 
 def test_ingress_nginx_says_it_is_retired_on_every_preview(monkeypatch: pytest.MonkeyPatch) -> None:
     warnings: list[str] = []
-    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    sources: list[object] = []
+
+    def warn(msg: str, resource: object = None, **_: object) -> None:
+        warnings.append(msg)
+        sources.append(resource)
+
+    monkeypatch.setattr(pulumi.log, "warn", warn)
     run_program(dev_on(None), preview=True)
     assert len(warnings) == 1
+    # Attached to the edge, so `pulumi preview` shows it beside the resource it is about.
+    assert [type(s).__name__ for s in sources] == ["Edge"]
     assert (
         "ingress-nginx is retired" in warnings[0]
         and "pulumi config set multisite:edge traefik" in warnings[0]
