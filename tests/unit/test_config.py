@@ -266,7 +266,11 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "both service and image",
         {**MINIMAL, "sites": [{**SITE, "image": "nginx:1.29"}]},
-        ["multisite:sites[0]", "exactly one of 'service'", "or 'image'"],
+        # README: `service` routes to an existing Service, `image` also deploys the container.
+        [
+            "multisite:sites[0]",
+            ": expected exactly one of 'service' (route to an existing Service) or 'image'",
+        ],
     ),
     (
         "neither service nor image",
@@ -291,7 +295,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "replicas for an existing service",
         {**MINIMAL, "sites": [{**SITE, "replicas": 2}]},
-        ["multisite:sites[0]", "'replicas' only with 'image'"],
+        ["multisite:sites[0]", ": expected 'replicas' only with 'image' (we do not scale your Service)"],
     ),
     (
         "non-integer replicas",

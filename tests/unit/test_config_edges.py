@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, StackSettings, load_settings
+from components.config import ConfigError, StackSettings, kubernetes_name, load_settings
 from tests.support import TEST_CA
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
@@ -391,3 +391,59 @@ def test_a_ca_bundle_that_does_not_parse_gives_openssls_reason() -> None:
         f"multisite:acme.caBundle = {bad!r}: expected PEM certificates that parse;"
         " OpenSSL says: no start line: cadata does not contain a certificate"
     )
+
+
+# A site that fails its own checks is still read for the names it claims, so
+# that a wrong field in it never hides a clash with another site.
+def test_a_site_with_a_bad_field_still_clashes_by_object_name_in_the_default_namespace() -> None:
+    raw = {
+        **MINIMAL,
+        "sites": [
+            {"host": "a-b.example.com", "service": "x"},
+            {"host": "a.b-example.com", "service": "x", "port": 0},
+        ],
+    }
+    found = problems(raw)
+    assert len(found) == 2, found
+    assert found[0].startswith("multisite:sites[1].port = 0:")
+    assert found[1] == (
+        "multisite:sites[1].host = 'a.b-example.com': expected a host whose object name"
+        " 'a-b-example-com' is unique in namespace 'default'; multisite:sites[0].host maps to the same name"
+    )
+
+
+def test_a_bad_image_site_still_claims_its_service_name() -> None:
+    # service_name: a host with a leading digit gets the `web-` prefix (a DNS-1035 label).
+    raw = {
+        **MINIMAL,
+        "sites": [
+            {"host": "web-1-b.example.com", "service": "x"},
+            {"host": "1-b.example.com", "image": "nginx:1.29", "port": 0},
+        ],
+    }
+    found = problems(raw)
+    assert len(found) == 2, found
+    assert "object name 'web-1-b-example-com' is unique in namespace 'default'" in found[1]
+
+
+def test_sites_in_an_invalid_namespace_are_not_also_reported_as_clashing() -> None:
+    # The namespace problem is the one to fix; a clash inside a namespace that
+    # cannot exist would be noise.
+    bad = "Team_A"
+    raw = {
+        **MINIMAL,
+        "sites": [
+            {"host": "a-b.example.com", "service": "x", "namespace": bad},
+            {"host": "a.b-example.com", "service": "x", "namespace": bad},
+        ],
+    }
+    found = problems(raw)
+    keys = [p.split(" = ")[0] for p in found]
+    assert keys == ["multisite:sites[0].namespace", "multisite:sites[1].namespace"]
+
+
+def test_a_name_of_64_characters_is_shortened_to_a_dns_label() -> None:
+    # Kubernetes: a DNS-1123 label has at most 63 characters.
+    host = "a" * 60 + ".com"  # a-…-com: 64 characters once the dot is a dash
+    name = kubernetes_name(host)
+    assert len(name) <= 63 and name != host.replace(".", "-")
