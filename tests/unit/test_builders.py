@@ -87,6 +87,9 @@ def test_merge_values_does_not_mutate_its_inputs() -> None:
     assert merged == {"a": {"b": 2, "c": [1]}, "d": 3}
     merged["a"]["c"].append(2)
     assert base == {"a": {"b": 1, "c": [1]}}
+    override = {"e": [[1]]}
+    merge_values({}, override)["e"][0].append(2)
+    assert override == {"e": [[1]]}
 
 
 def test_chart_source_upstream_mirror_and_local_directory() -> None:

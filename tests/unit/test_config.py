@@ -183,7 +183,11 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "CA bundle for Let's Encrypt's own directories",
         {"acme": {"issuer": "prod", "caBundle": TEST_CA}},
-        ["multisite:acme = ", "expected 'caBundle' only together with 'servers'"],
+        [
+            "multisite:acme = ",
+            ": expected 'caBundle' only together with 'servers': Let's Encrypt's own directories"
+            " are served with publicly trusted certificates",
+        ],
     ),
     (
         "CA bundle that is not PEM",
@@ -220,12 +224,22 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "upper-case host",
         {**MINIMAL, "sites": [{**SITE, "host": "WWW.example.com"}]},
-        ["multisite:sites[0].host = 'WWW.example.com'", "expected lower case"],
+        ["multisite:sites[0].host = 'WWW.example.com'", "expected lower case ('www.example.com')"],
+    ),
+    (
+        # An all-digit last label is an IP address (RFC 1123 2.1), however many labels come before.
+        "host with an all-digit top-level label",
+        {**MINIMAL, "sites": [{**SITE, "host": "www.example.123"}]},
+        ["multisite:sites[0].host = 'www.example.123': expected a DNS name, not an IP address"],
     ),
     (
         "wildcard host",
         {**MINIMAL, "sites": [{**SITE, "host": "*.example.com"}]},
-        ["multisite:sites[0].host = '*.example.com'", "without wildcard"],
+        # Let's Encrypt, "Challenge Types": HTTP-01 cannot issue wildcard certificates.
+        [
+            "multisite:sites[0].host = '*.example.com': expected a host without wildcard:"
+            " HTTP-01 validation cannot issue wildcard certificates"
+        ],
     ),
     (
         "over-long host",

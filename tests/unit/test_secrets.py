@@ -85,6 +85,14 @@ def test_secret_chart_repository_url_stays_secret() -> None:
     assert secret_at(r, "repositoryOpts", "repo")
 
 
+def test_secret_chart_reference_stays_secret() -> None:
+    # An OCI reference or a local path is the release's `chart` itself.
+    oci = "oci://registry.example.com/mirror/cert-manager"
+    r = secret_run("certManager", config={**BASE, "multisite:certManager": {"chart": oci}})
+    release = r.named("cert-manager-release")
+    assert release.inputs["chart"] == oci and secret_at(release, "chart")
+
+
 def test_secret_acme_keeps_email_issuer_and_wait_secret() -> None:
     run = secret_run("acme")
     for issuer in run.of_type(ISSUER):
