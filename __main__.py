@@ -30,9 +30,7 @@ def read_settings() -> StackSettings:
     present = sorted(k.removeprefix(prefix) for k in keys if k.startswith(prefix))
     raw: dict[str, Any] = {}
     for key in present:
-        text = config.get(key)
-        if text is None:
-            continue
+        text = config.require(key)
         try:
             raw[key] = json.loads(text)
         except ValueError:

@@ -721,6 +721,7 @@ _SECTIONS: dict[str, tuple[type[_Model], Literal["required", "defaults", "none"]
 KNOWN_KEYS = (*_SCALARS, *_SECTIONS)
 # Host names become resource names (URNs), which Pulumi stores in plain text.
 _NEVER_SECRET = ("sites",)
+_MISSING = "missing; this key is required"
 
 
 def _path(prefix: str, loc: Sequence[int | str]) -> str:
@@ -741,8 +742,6 @@ def _model_at(model: type[_Model], loc: Sequence[int | str]) -> type[_Model]:
 
 def _describe(error: Mapping[str, Any], model: type[_Model]) -> str:
     kind, msg = error["type"], str(error["msg"])
-    if kind == "missing":
-        return "missing; this key is required"
     if kind == "extra_forbidden":
         model = _model_at(model, error["loc"][:-1])
         key = str(error["loc"][-1])
@@ -777,13 +776,13 @@ def _validate(
     try:
         return model.model_validate(value)
     except ValidationError as err:
-        for e in err.errors():
-            loc = [p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-            if not loc and e["type"] == "value_error":
-                continue  # a shape rule: reported above
+        # A rule between keys fails in the model validator, at no key: reported above.
+        errors = [e for e in err.errors() if e["loc"] or e["type"] != "value_error"]
+        for e in errors:
+            loc = e["loc"]
             path = _path(prefix, loc)
             if e["type"] == "missing":
-                problems.append(f"{path}: {_describe(e, model)}")
+                problems.append(f"{path}: {_MISSING}")
                 continue
             text = f"{path} = {_show(e['input'])}: {_describe(e, model)}"
             if section and not loc and isinstance(value, str):
@@ -830,7 +829,7 @@ def load_settings(
             parsed[key] = _load_sites(raw.get(key), problems)
         elif key not in raw:
             if when_absent == "required":
-                problems.append(f"{prefix}: missing; this key is required")
+                problems.append(f"{prefix}: {_MISSING}")
             parsed[key] = model() if when_absent == "defaults" else None
         else:
             parsed[key] = _validate(model, raw[key], prefix, problems, section=True)

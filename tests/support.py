@@ -281,6 +281,7 @@ def record(
     *,
     config: Mapping[str, Any] | None = None,
     stack: str = "dev",
+    project: str = "multisite",
     preview: bool = False,
     secret_keys: Sequence[str] = (),
 ) -> ProgramRun:
@@ -294,7 +295,7 @@ def record(
     monitor = RecordingMonitor(mocks)
     # A fresh root Stack per run, so exports of an earlier run do not leak in.
     pulumi_settings.ROOT.set(None)
-    pulumi.runtime.set_mocks(mocks, project="multisite", stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(
         {k: v if isinstance(v, str) else json.dumps(v) for k, v in (config or {}).items()},
         list(secret_keys),
@@ -334,6 +335,7 @@ def run_program(
     config: Mapping[str, Any],
     *,
     stack: str = "dev",
+    project: str = "multisite",
     preview: bool = False,
     expect_error: bool = False,
     secret_keys: Sequence[str] = (),
@@ -342,7 +344,9 @@ def run_program(
 
     An error is raised unless `expect_error`, in which case it is in `run.error`.
     """
-    run = record(load_program(), config=config, stack=stack, preview=preview, secret_keys=secret_keys)
+    run = record(
+        load_program(), config=config, stack=stack, project=project, preview=preview, secret_keys=secret_keys
+    )
     if run.error is not None and not expect_error:
         raise run.error
     return run

@@ -879,12 +879,6 @@ def test_two_image_sites_cannot_share_a_service_name() -> None:
     ]
 
 
-def test_sites_cannot_be_secret() -> None:
-    (problem,) = problems({**MINIMAL, "sites": [SITE]}, secret_keys=frozenset({"sites"}))
-    assert problem.startswith("multisite:sites: expected a plain (not --secret) value")
-    assert "URNs" in problem
-
-
 def test_secret_keys_are_kept_for_the_program() -> None:
     s = settings(MINIMAL, secret_keys=frozenset({"acme"}))
     assert s.is_secret("acme") and not s.is_secret("cluster")

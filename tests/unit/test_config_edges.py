@@ -31,9 +31,9 @@ def settings(raw: dict[str, Any], **kw: Any) -> StackSettings:
     return load_settings(raw, stack=kw.pop("stack", "dev"), gcp_region="europe-west1", **kw)
 
 
-def problems(raw: dict[str, Any]) -> list[str]:
+def problems(raw: dict[str, Any], **kw: Any) -> list[str]:
     with pytest.raises(ConfigError) as caught:
-        settings(raw)
+        settings(raw, **kw)
     return caught.value.problems
 
 
@@ -200,9 +200,10 @@ def test_cluster_keys_that_only_work_together(cluster: dict[str, Any], expected:
     assert problems({**MINIMAL, "cluster": cluster}) == [expected]
 
 
-@pytest.mark.parametrize("key", ["name", "region"])
-def test_a_disabled_static_ip_takes_no_name_or_region(key: str) -> None:
-    value = {"name": "my-ip", "region": "europe-west1"}[key]
+@pytest.mark.parametrize("key", ["name", "region", "address"])
+def test_a_disabled_static_ip_takes_no_name_region_or_address(key: str) -> None:
+    # 34.120.10.20 is a Google Cloud address, public; nothing connects to it.
+    value = {"name": "my-ip", "region": "europe-west1", "address": "34.120.10.20"}[key]
     raw = {**MINIMAL, "staticIp": {"enabled": False, key: value}}
     assert problems(raw) == [
         f"multisite:staticIp = {{'enabled': False, '{key}': '{value}'}}: expected no address, name or"
@@ -447,3 +448,75 @@ def test_a_name_of_64_characters_is_shortened_to_a_dns_label() -> None:
     host = "a" * 60 + ".com"  # a-…-com: 64 characters once the dot is a dash
     name = kubernetes_name(host)
     assert len(name) <= 63 and name != host.replace(".", "-")
+
+
+# The sections of README "Configuration", each set to an explicit null (`key:` with nothing after it).
+@pytest.mark.parametrize(
+    ("key", "extra"),
+    [
+        ("cluster", {}),
+        ("staticIp", {}),
+        ("acme", {}),
+        ("ingressNginx", {}),
+        ("traefik", {"edge": "traefik"}),
+        ("certManager", {}),
+        ("dns", {}),
+        ("sites", {}),
+    ],
+)
+def test_a_section_set_to_null_is_refused_whole(key: str, extra: dict[str, Any]) -> None:
+    assert problems({**MINIMAL, **extra, key: None}) == [
+        f"multisite:{key} = None: expected a value, got an empty one (null); remove the key to take"
+        " its default"
+    ]
+
+
+def test_an_address_and_a_name_together_are_refused_whole() -> None:
+    static_ip = {"address": "34.120.10.20", "name": "my-ip"}
+    assert problems({**MINIMAL, "staticIp": static_ip}) == [
+        f"multisite:staticIp = {static_ip!r}: expected either 'address' (an IP you reserved) or"
+        " 'name' (an IP we reserve), not both"
+    ]
+
+
+def test_a_certificate_timeout_without_the_wait_is_refused_whole() -> None:
+    acme = {"issuer": "prod", "certificateTimeout": 120}
+    assert problems({"acme": acme}) == [
+        f"multisite:acme = {acme!r}: expected 'certificateTimeout' only together with"
+        " 'waitForCertificates: true' (it bounds that wait)"
+    ]
+
+
+def test_dns_without_a_static_ip_is_refused_whole() -> None:
+    raw = {**MINIMAL, "staticIp": {"enabled": False}, "dns": {"zone": "example-com"}}
+    assert problems(raw) == [
+        "multisite:dns = {zone: 'example-com'}: expected a static IP to point records at;"
+        " multisite:staticIp.enabled is false, so the address is only known after the load"
+        " balancer exists"
+    ]
+
+
+def test_a_secret_sites_key_is_refused_whole() -> None:
+    assert problems({**MINIMAL, "sites": [SITE]}, secret_keys=frozenset({"sites"})) == [
+        "multisite:sites: expected a plain (not --secret) value: host names become resource names"
+        " (URNs), which Pulumi never encrypts, so a secret here would not stay secret; run"
+        " `pulumi config set --path 'multisite:sites' ...` without --secret"
+    ]
+
+
+def test_a_stack_name_that_makes_no_gcp_address_name_is_refused_whole() -> None:
+    # GCP resource names: RFC 1035 labels, a lower-case letter first, at most 63 characters.
+    assert problems(MINIMAL, stack="My_Stack") == [
+        "multisite:staticIp.name: missing; the default 'multisite-My_Stack-ingress', made from the"
+        " stack name 'My_Stack', is not a GCP resource name (a lower-case letter first, then a-z,"
+        " 0-9 or '-', at most 63 characters): set multisite:staticIp.name"
+    ]
+
+
+def test_a_missing_key_does_not_hide_the_problems_after_it() -> None:
+    # `issuer` is missing and `email`, which comes after it, is wrong: both are reported.
+    found = problems({"acme": {"email": 42}})
+    assert found == [
+        "multisite:acme.issuer: missing; this key is required",
+        "multisite:acme.email = 42: expected a valid string",
+    ]

@@ -19,6 +19,7 @@ from tests.support import (
     DEPLOYMENT,
     INGRESS,
     ISSUER,
+    PROVIDER,
     RECORD,
     RELEASE,
     ROOT,
@@ -69,6 +70,24 @@ def test_dev_registers_the_expected_components(dev: ProgramRun) -> None:
         ("multisite:site:Site", "www.dev.example.com"),
         ("multisite:static_ip:StaticIp", "ingress-ip"),
     ]
+
+
+def test_every_kubernetes_object_is_made_by_one_provider_named_kubernetes(dev: ProgramRun) -> None:
+    # The provider's name is part of its URN, which every object's state refers to. Renamed, it
+    # is a new provider: every object moves to it, and the old one is deleted, which a
+    # production stack's protect refuses, so every `pulumi up` of prod would fail.
+    (provider,) = dev.of_type(PROVIDER)
+    assert provider.name == "kubernetes"
+    objects = [r for r in dev.resources if r.custom and r.type.startswith("kubernetes:")]
+    assert objects and all(r.provider.startswith(provider.urn + "::") for r in objects)
+
+
+def test_config_is_read_under_multisite_whatever_the_project_is_called() -> None:
+    # The README documents `multisite:` keys; a team that renames the project in Pulumi.yaml
+    # keeps its stack files as they are.
+    run = run_program(stack_config("dev"), project="acme-web")
+    hosts = sorted(r.name for r in run.resources if r.type == "multisite:site:Site")
+    assert hosts == ["blog.dev.example.com", "www.dev.example.com"]
 
 
 def test_static_ip_is_regional_external_and_protected(dev: ProgramRun) -> None:
