@@ -867,7 +867,7 @@ def load_settings(
             " load balancer exists"
         )
     sites = parsed["sites"] or []
-    problems.extend(_cross_site_problems(raw.get("sites"), sites))
+    problems.extend(_cross_site_problems(raw.get("sites")))
 
     if problems:
         raise ConfigError(problems)
@@ -999,14 +999,13 @@ def _load_sites(value: Any, problems: list[str]) -> list[SiteConfig | None]:
     return [_validate(SiteConfig, item, f"{prefix}[{i}]", problems) for i, item in enumerate(value)]
 
 
-def _names_of(raw: Any, site: SiteConfig | None) -> tuple[list[str | None], str | None, bool]:
-    """(host and aliases, namespace, deploys a Service) of one site; None where a name is invalid.
+def _names_of(raw: Any) -> tuple[list[str | None], str | None, bool]:
+    """(host and aliases, namespace, deploys a Service) of one raw site; None where a name is invalid.
 
-    Read from the raw entry when the site did not validate, so that a wrong
-    field elsewhere in it never hides a duplicate host.
+    Read from the raw entry, valid or not, so that a wrong field elsewhere in
+    it never hides a duplicate host. For a valid site these are its fields as
+    validated: hosts and namespaces are taken unchanged.
     """
-    if site is not None:
-        return list(site.hosts), site.namespace, site.image is not None
     if not isinstance(raw, Mapping):
         return [], None, False
     aliases = raw.get("aliases")
@@ -1020,14 +1019,15 @@ def _names_of(raw: Any, site: SiteConfig | None) -> tuple[list[str | None], str 
     )
 
 
-def _cross_site_problems(raw_sites: Any, sites: list[SiteConfig | None]) -> list[str]:
+def _cross_site_problems(raw_sites: Any) -> list[str]:
     """Names that two places claim: the same host twice, or two hosts one object name."""
-    problems = []
+    problems: list[str] = []
+    if not isinstance(raw_sites, list):
+        return problems  # reported by _load_sites
     seen_hosts: dict[str, str] = {}
     seen_names: dict[str, str] = {}
-    for i, site in enumerate(sites):
-        raw = raw_sites[i] if isinstance(raw_sites, list) else None
-        hosts, namespace, deploys = _names_of(raw, site)
+    for i, raw in enumerate(raw_sites):
+        hosts, namespace, deploys = _names_of(raw)
         duplicate = False
         for j, host in enumerate(hosts):
             if host is None:

@@ -28,7 +28,9 @@ TAIL = (
 
 
 def settings(raw: dict[str, Any], **kw: Any) -> StackSettings:
-    return load_settings(raw, stack=kw.pop("stack", "dev"), gcp_region="europe-west1", **kw)
+    return load_settings(
+        raw, stack=kw.pop("stack", "dev"), gcp_region=kw.pop("gcp_region", "europe-west1"), **kw
+    )
 
 
 def problems(raw: dict[str, Any], **kw: Any) -> list[str]:
@@ -520,3 +522,62 @@ def test_a_missing_key_does_not_hide_the_problems_after_it() -> None:
         "multisite:acme.issuer: missing; this key is required",
         "multisite:acme.email = 42: expected a valid string",
     ]
+
+
+def test_a_bad_host_does_not_hide_a_duplicate_alias_beside_it() -> None:
+    raw = {
+        **MINIMAL,
+        "sites": [SITE, {"host": "WWW.example.org", "aliases": ["www.example.com"], "service": "x"}],
+    }
+    found = problems(raw)
+    assert len(found) == 2, found
+    assert found[0].startswith("multisite:sites[1].host = 'WWW.example.org': expected lower case")
+    assert found[1] == (
+        "multisite:sites[1].aliases[0] = 'www.example.com': expected each host once;"
+        " already used by multisite:sites[0].host"
+    )
+
+
+def test_a_duplicate_host_does_not_stop_the_checks_of_the_sites_after_it() -> None:
+    # a.example.com and a-example.com both become the object name a-example-com.
+    raw = {
+        **MINIMAL,
+        "sites": [
+            {"host": "a.example.com", "service": "x"},
+            {"host": "a.example.com", "service": "y"},
+            {"host": "a-example.com", "service": "z"},
+        ],
+    }
+    assert problems(raw) == [
+        "multisite:sites[1].host = 'a.example.com': expected each host once; already used by"
+        " multisite:sites[0].host",
+        "multisite:sites[2].host = 'a-example.com': expected a host whose object name"
+        " 'a-example-com' is unique in namespace 'default'; multisite:sites[0].host maps to the same name",
+    ]
+
+
+# Strings must arrive exactly as meant (README "Configuration"): a YAML block scalar's
+# trailing newline, a stray space or a tab would otherwise reach a resource unseen.
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("", "expected a non-empty string"),
+        (
+            "web\n",
+            "expected no leading or trailing whitespace (a YAML block scalar such as `key: |` adds a"
+            " newline at the end; use a plain or quoted string)",
+        ),
+        ("w\teb", "expected no control characters (tabs, newlines, ...)"),
+    ],
+)
+def test_an_inexact_string_is_refused_whole(value: str, expected: str) -> None:
+    assert problems(site(service=value)) == [f"multisite:sites[0].service = {value!r}: {expected}"]
+    assert problems(MINIMAL, gcp_project=value) == [f"gcp:project = {value!r}: {expected}"]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(42, "expected the path of a directory of charts"), ("", "expected a non-empty string")],
+)
+def test_a_charts_directory_that_is_no_path_is_refused_whole(value: Any, expected: str) -> None:
+    assert problems({**MINIMAL, "charts": value}) == [f"multisite:charts = {value!r}: {expected}"]
