@@ -146,11 +146,6 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["multisite:acme.emial = 'ops@example.com'", "unknown key (did you mean 'email'?)"],
     ),
     (
-        "certificate timeout without waiting",
-        {"acme": {"issuer": "prod", "certificateTimeout": 120}},
-        ["multisite:acme = ", "expected 'certificateTimeout' only together with 'waitForCertificates: true'"],
-    ),
-    (
         "certificate timeout under the bound",
         {"acme": {"issuer": "prod", "waitForCertificates": True, "certificateTimeout": 29}},
         ["multisite:acme.certificateTimeout = 29", "greater than or equal to 30"],
@@ -327,11 +322,6 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         ["multisite:sites = {'host': 'www.example.com'}", "expected an array"],
     ),
     (
-        "static IP with address and name",
-        {**MINIMAL, "staticIp": {"address": PUBLIC_IP, "name": "my-ip"}},
-        ["multisite:staticIp", "either 'address'", "or 'name'", "not both"],
-    ),
-    (
         "non-IPv4 address",
         {**MINIMAL, "staticIp": {"address": "2001:db8::1"}},
         ["multisite:staticIp.address = '2001:db8::1'", "expected an IPv4 address"],
@@ -350,11 +340,6 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         "dns without zone",
         {**MINIMAL, "dns": {"ttl": 300}},
         ["multisite:dns.zone: missing"],
-    ),
-    (
-        "dns with an ephemeral IP",
-        {**MINIMAL, "staticIp": {"enabled": False}, "dns": {"zone": "example-com"}},
-        ["multisite:dns", "expected a static IP"],
     ),
     (
         "cluster by name and kubeconfig",
@@ -587,11 +572,6 @@ BAD_CONFIGS += [
         "explicit null port",
         site(port=None),
         ["multisite:sites[0].port = None", "empty one (null)"],
-    ),
-    (
-        "explicit null section",
-        {**MINIMAL, "dns": None},
-        ["multisite:dns = None", "empty one (null)", "remove the key"],
     ),
     (
         "explicit null site",

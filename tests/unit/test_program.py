@@ -72,16 +72,6 @@ def test_dev_registers_the_expected_components(dev: ProgramRun) -> None:
     ]
 
 
-def test_every_kubernetes_object_is_made_by_one_provider_named_kubernetes(dev: ProgramRun) -> None:
-    # The provider's name is part of its URN, which every object's state refers to. Renamed, it
-    # is a new provider: every object moves to it, and the old one is deleted, which a
-    # production stack's protect refuses, so every `pulumi up` of prod would fail.
-    (provider,) = dev.of_type(PROVIDER)
-    assert provider.name == "kubernetes"
-    objects = [r for r in dev.resources if r.custom and r.type.startswith("kubernetes:")]
-    assert objects and all(r.provider.startswith(provider.urn + "::") for r in objects)
-
-
 def test_config_is_read_under_multisite_whatever_the_project_is_called() -> None:
     # The README documents `multisite:` keys; a team that renames the project in Pulumi.yaml
     # keeps its stack files as they are.
@@ -203,11 +193,15 @@ def test_the_edge_and_cert_manager_expose_their_releases_status(dev: ProgramRun)
 
 
 def test_every_kubernetes_resource_uses_the_stack_provider(dev: ProgramRun) -> None:
-    (provider,) = dev.of_type("pulumi:providers:kubernetes")
+    (provider,) = dev.of_type(PROVIDER)
+    # The provider's name is part of its URN, which every object's state refers to. Renamed, it
+    # is a new provider: every object moves to it, and the old one is deleted, which a
+    # production stack's protect refuses, so every `pulumi up` of prod would fail.
+    assert provider.name == "kubernetes"
     kubernetes = [r for r in dev.resources if r.custom and r.type.startswith("kubernetes:")]
     assert kubernetes
     for resource in kubernetes:
-        assert resource.provider.startswith(provider.urn), resource.name
+        assert resource.provider.startswith(provider.urn + "::"), resource.name  # `<urn>::<id>`
 
 
 def test_gke_cluster_is_looked_up_for_the_kubeconfig(dev: ProgramRun) -> None:
