@@ -18,7 +18,7 @@ import shutil
 import sys
 import time
 
-from tools.engine_env import UPSTREAM
+from tools.engine_env import UPSTREAM, cache_dir
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
 from tools.sandbox import DEFAULT_DIR, Sandbox, network, pebble
@@ -32,7 +32,11 @@ def main() -> int:
     if problem is not None:
         print(f"make demo needs the sandbox cluster, which cannot start here: {problem}", file=sys.stderr)
         return 1
-    print(f"charts: Traefik and cert-manager, the real charts from {UPSTREAM / 'charts'}", flush=True)
+    print(
+        f"charts: the real Traefik chart from {UPSTREAM / 'charts'}, cert-manager's from its Go module "
+        f"(packaged into {cache_dir() / 'charts'})",
+        flush=True,
+    )
     sandbox = Sandbox(DEFAULT_DIR, cluster=True)
     print(f"starting the sandbox cluster in {DEFAULT_DIR} ...", flush=True)
     started = time.monotonic()

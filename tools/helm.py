@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tools.engine_env import UPSTREAM
+from tools.engine_env import UPSTREAM, cache_dir
 
 #: The Kubernetes version charts are rendered for (their kubeVersion checks,
 #: `Capabilities`): the sandbox's kube-apiserver minor.
@@ -27,13 +27,21 @@ class RenderError(RuntimeError):
 
 
 def upstream_chart(name: str, version: str) -> Path:
-    """The chart archive `<name>-<version>.tgz` from ../shared/upstream/charts."""
-    path = UPSTREAM / "charts" / f"{name}-{version}.tgz"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: the upstream charts live in ../shared/upstream (its README)"
-        )
-    return path
+    """The real chart archive `<name>-<version>.tgz`.
+
+    From ../shared/upstream/charts (Traefik, ingress-nginx), or from the engine
+    cache's `charts/`, where scripts/engine packages the charts that a Go
+    module serves (cert-manager's, from the module its binaries are built from).
+    """
+    archive = f"{name}-{version}.tgz"
+    places = (UPSTREAM / "charts" / archive, cache_dir() / "charts" / archive)
+    for path in places:
+        if path.is_file():
+            return path
+    raise FileNotFoundError(
+        f"{archive} is in neither {places[0].parent} (../shared/upstream, its README) "
+        f"nor {places[1].parent} (run scripts/engine, which packages the cert-manager chart)"
+    )
 
 
 def manifests(text: str) -> list[dict[str, Any]]:

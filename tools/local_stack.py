@@ -27,7 +27,8 @@ from pulumi import automation as auto
 
 from components.edge.ingress_nginx import INGRESS_NGINX
 from components.edge.traefik import TRAEFIK
-from tools.engine_env import REPO_ROOT, UPSTREAM, engine_env, pulumi_command_root
+from tools.engine_env import REPO_ROOT, engine_env, pulumi_command_root
+from tools.helm import upstream_chart
 
 STACK = "local"
 PROJECT = "multisite"
@@ -54,23 +55,21 @@ def service_sites(count: int) -> list[dict[str, Any]]:
 
 def lay_out_charts(directory: Path, *, cert_manager_version: str) -> Path:
     """The local stack's chart directory (`multisite:charts`): links to the real
-    chart archives in ../shared/upstream/charts.
+    chart archives (`tools.helm.upstream_chart`).
 
     Traefik (the edge of Pulumi.local.yaml), cert-manager at
     `cert_manager_version` (the one the sandbox builds, engine/versions.env),
     and ingress-nginx, so that switching `multisite:edge` can be previewed.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    archives = (
-        f"traefik-{TRAEFIK.version}.tgz",
-        f"ingress-nginx-{INGRESS_NGINX.version}.tgz",
-        f"cert-manager-{cert_manager_version}.tgz",
+    charts = (
+        ("traefik", TRAEFIK.version),
+        ("ingress-nginx", INGRESS_NGINX.version),
+        ("cert-manager", cert_manager_version),
     )
-    for archive in archives:
-        target = UPSTREAM / "charts" / archive
-        if not target.is_file():
-            raise FileNotFoundError(f"{target}: an upstream chart the local stack installs is missing")
-        link = directory / archive
+    for name, version in charts:
+        target = upstream_chart(name, version)
+        link = directory / target.name
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target)

@@ -1,10 +1,11 @@
 """The local stack on the sandbox cluster: real certificates from Pebble, real requests through Traefik.
 
-The tests run in file order and share one stack. cert-manager v1.21.1 (its
-real chart and binaries) runs as pods on the sandbox node, Pebble is the ACME
-CA, and HTTP-01 is validated for real: Pebble and cert-manager's self-check
-resolve every name to the edge's load-balancer address and fetch the token
-through Traefik (v3.7.9 built from source; the chart's image is v3.7.11).
+The tests run in file order and share one stack. cert-manager v1.21.2 (its
+real chart, and binaries built from its Go module) runs as pods on the
+sandbox node, Pebble is the ACME CA, and HTTP-01 is validated for real:
+Pebble and cert-manager's self-check resolve every name to the edge's
+load-balancer address and fetch the token through Traefik (v3.7.11, the
+chart's appVersion, built from its Go module).
 What exists is read back from the API server, never from Pulumi's state.
 """
 

@@ -181,7 +181,7 @@ def test_drift_is_seen_by_refresh_and_repaired_by_up(stack: LocalStack, cluster:
 def test_switching_the_edge_previews_as_a_replacement_of_the_edge_and_nothing_else(stack: LocalStack) -> None:
     # Previewed, not applied: the real ingress-nginx chart cannot install in the
     # sandbox (its admission hook Jobs run an image the sandbox has no binary
-    # for, and its controller's source is not in ../shared/upstream).
+    # for, and its controller's data plane cannot be built from the registries).
     good = stack.read_config()
     stack.write_config({**good, "multisite:edge": "ingress-nginx"})
     try:

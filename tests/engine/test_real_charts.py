@@ -1,7 +1,8 @@
 """The real upstream charts, rendered with exactly the values the program passes.
 
-The charts come from ../shared/upstream/charts (never copied into the
-repository) and Helm from scripts/engine. Every rendered object must validate
+The charts come from ../shared/upstream/charts and, for cert-manager, from
+its Go module as scripts/engine packages it (never copied into the
+repository); Helm from scripts/engine. Every rendered object must validate
 against the Kubernetes schema, and every value the program sets must change
 what the chart renders: a key the chart ignores would be a setting that
 silently does nothing.
@@ -10,11 +11,13 @@ silently does nothing.
 from __future__ import annotations
 
 import copy
+import tarfile
 from collections.abc import Iterator
 from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
 from components.cert_manager import CHART_VERSION as CERT_MANAGER_CHART_VERSION
 from components.cert_manager import cert_manager_values
@@ -26,9 +29,6 @@ pytestmark = pytest.mark.engine
 
 KUBERNETES_VERSION = "1.35.0"
 ADDRESS = "34.120.10.20"
-# ../shared/upstream has cert-manager v1.21.1; the stack pins v1.21.2 (a patch
-# release of the same chart). See ../shared/upstream/README.md.
-CERT_MANAGER_UPSTREAM = "v1.21.1"
 CHARTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
     # name: (archive version, release, namespace, values the program passes)
     "ingress-nginx": (
@@ -37,7 +37,7 @@ CHARTS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
         "ingress-nginx",
         ingress_nginx_values(replicas=2, load_balancer_ip=ADDRESS),
     ),
-    "cert-manager": (CERT_MANAGER_UPSTREAM, "cert-manager", "cert-manager", cert_manager_values()),
+    "cert-manager": (CERT_MANAGER_CHART_VERSION, "cert-manager", "cert-manager", cert_manager_values()),
     "traefik": (
         TRAEFIK.version,
         "traefik",
@@ -188,9 +188,22 @@ def test_cert_manager_keeps_its_crds_and_turns_the_exact_path_gate_off(helm: str
     assert "post-install" in jobs[0]["metadata"]["annotations"]["helm.sh/hook"]
 
 
-def test_the_rendered_cert_manager_chart_is_the_pinned_release_line() -> None:
-    # Patch releases of one line share the chart's values; a new minor would not.
-    assert CERT_MANAGER_CHART_VERSION.rsplit(".", 1)[0] == CERT_MANAGER_UPSTREAM.rsplit(".", 1)[0]
+def test_the_rendered_cert_manager_chart_is_the_pinned_release(helm: str, engine: dict[str, str]) -> None:
+    # The chart scripts/engine packs from the module of the binaries is stamped with the stack's pin.
+    assert engine["MULTISITE_CERT_MANAGER_CHART"].endswith(f"/cert-manager-{CERT_MANAGER_CHART_VERSION}.tgz")
+    with tarfile.open(engine["MULTISITE_CERT_MANAGER_CHART"]) as archive:
+        chart = yaml.safe_load(archive.extractfile("cert-manager/Chart.yaml").read())  # type: ignore[union-attr]
+    assert (chart["version"], chart["appVersion"]) == (CERT_MANAGER_CHART_VERSION, CERT_MANAGER_CHART_VERSION)
+    images = {
+        c["image"]
+        for o in rendered(helm, "cert-manager")
+        if o["kind"] in ("Deployment", "Job")
+        for c in o["spec"]["template"]["spec"]["containers"]
+    }
+    assert images == {
+        f"quay.io/jetstack/cert-manager-{name}:{CERT_MANAGER_CHART_VERSION}"
+        for name in ("controller", "webhook", "cainjector", "startupapicheck")
+    }
 
 
 def test_traefik_service_is_bound_to_the_address(helm: str) -> None:
