@@ -150,7 +150,8 @@ def check_ingress(name: str, props: Mapping[str, Any]) -> list[str]:
         msgs.append(
             f"Ingress '{name}' has no spec.ingressClassName. Set "
             "spec.ingressClassName: nginx (the annotation kubernetes.io/ingress.class "
-            "is deprecated) so the ingress-nginx controller serves it."
+            "is deprecated) so the edge serves it (ingress-nginx and Traefik's "
+            "ingress-nginx provider both serve class nginx)."
         )
 
     tls_entries = _seq(_get(spec, "tls"))
@@ -160,7 +161,7 @@ def check_ingress(name: str, props: Mapping[str, Any]) -> list[str]:
         if not _get(entry, "secretName"):
             msgs.append(
                 f"Ingress '{name}' spec.tls[{i}] has no secretName. Set it to the "
-                "Certificate's spec.secretName so NGINX serves that certificate."
+                "Certificate's spec.secretName so the edge serves that certificate."
             )
 
     for i, rule in enumerate(_seq(_get(spec, "rules"))):
@@ -294,7 +295,7 @@ def check_static_ip(resource_type: str, name: str, props: Mapping[str, Any], pro
     if resource_type == GLOBAL_ADDRESS:
         return [
             (
-                f"GlobalAddress '{name}' cannot back the ingress-nginx L4 load balancer. "
+                f"GlobalAddress '{name}' cannot back the edge's L4 load balancer. "
                 "Use gcp.compute.Address with `region` set to the cluster's region."
             )
         ]
@@ -610,7 +611,7 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     ),
     ResourceValidationPolicy(
         name="no-loadbalancer-services",
-        description="No LoadBalancer Service outside the ingress-nginx release: one IP for every site.",
+        description="No LoadBalancer Service outside the edge's release: one IP for every site.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_service,
     ),

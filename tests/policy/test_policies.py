@@ -206,7 +206,8 @@ def test_ingress_without_class_name() -> None:
     del props["spec"]["ingressClassName"]
     assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == [
         "Ingress 'blog' has no spec.ingressClassName. Set spec.ingressClassName: nginx (the annotation"
-        " kubernetes.io/ingress.class is deprecated) so the ingress-nginx controller serves it."
+        " kubernetes.io/ingress.class is deprecated) so the edge serves it (ingress-nginx and Traefik's"
+        " ingress-nginx provider both serve class nginx)."
     ]
 
 
@@ -667,7 +668,7 @@ def test_static_ip_messages_name_the_fix() -> None:
     ]
     args = resource_args(mp.GLOBAL_ADDRESS, "ip", {"name": "ip"}, protect=True)
     assert run_resource(mp.validate_static_ip, args) == [
-        "GlobalAddress 'ip' cannot back the ingress-nginx L4 load balancer. Use gcp.compute.Address"
+        "GlobalAddress 'ip' cannot back the edge's L4 load balancer. Use gcp.compute.Address"
         " with `region` set to the cluster's region."
     ]
 
@@ -695,7 +696,7 @@ def test_ingress_tls_entry_without_secret_name() -> None:
     del props["spec"]["tls"][0]["secretName"]
     assert run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props)) == [
         "Ingress 'blog' spec.tls[0] has no secretName. Set it to the Certificate's spec.secretName so"
-        " NGINX serves that certificate."
+        " the edge serves that certificate."
     ]
 
 
