@@ -116,7 +116,10 @@ def kill_half_way(
 ) -> None:
     """Start `up` and SIGKILL it with every process under it once KILL_AFTER sites
     exist and at least `recorded` of them are in the state."""
-    up = project.start("up", "--yes", "--skip-preview", env=env)
+    # One step at a time: with Pulumi's default parallelism every site's objects
+    # are requested at once, and without checkpoints all 24 could exist before
+    # the kill lands (seen in CI: 24 of 24). Sequential steps leave room for it.
+    up = project.start("up", "--yes", "--skip-preview", "--parallel", "1", env=env)
     try:
         deadline = time.monotonic() + 300
         while len(site_ingresses(kube)) < KILL_AFTER or backend.ingresses_in_state() < recorded:
