@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.helm_chart import ChartRelease, merge_values, namespaced_release
-
-if TYPE_CHECKING:  # config reads the chart pin from this module
-    from components.config import CertManagerConfig
+from components.cluster import Cluster
+from components.fields import ChartVersion
+from components.helm_chart import ChartConfig, ChartRelease, merge_values, namespaced_release
 
 # The newest patch of the newest supported line (see README "Pinned versions").
 CHART_VERSION = "v1.21.2"
@@ -25,6 +24,12 @@ RELEASE = ChartRelease(
 # ingress-nginx's strict path validation rejects for the challenge path. We turn
 # the gate off on cert-manager's side so ingress-nginx keeps strict validation.
 FEATURE_GATES = "ACMEHTTP01IngressPathTypeExact=false"
+
+
+class CertManagerConfig(ChartConfig):
+    """The cert-manager release."""
+
+    version: ChartVersion = CHART_VERSION
 
 
 def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -53,10 +58,8 @@ class CertManagerArgs:
 
     config: CertManagerConfig
     """The stack's `multisite:certManager`, whole."""
-    secret: bool = False
-    """That section was set with `--secret`: every input from it is secret."""
-    skip_await: bool = False
-    """Do not wait for workloads to become ready (sandbox clusters)."""
+    cluster: Cluster
+    """Where it runs."""
 
 
 class CertManager(pulumi.ComponentResource):
@@ -65,16 +68,16 @@ class CertManager(pulumi.ComponentResource):
     release: k8s.helm.v3.Release
 
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("multisite:cert_manager:CertManager", name, None, opts)
+        super().__init__("multisite:cert_manager:CertManager", name, None, args.cluster.options(opts))
+        skip_await = args.cluster.skip_await
         self.release = namespaced_release(
             name,
             RELEASE,
             args.config,
             cert_manager_values(args.config.values),
             parent=self,
-            secret=args.secret,
-            skip_await=args.skip_await,
+            skip_await=skip_await,
             # The startupapicheck hook Job succeeds only once the webhook answers.
-            wait_for_jobs=not args.skip_await,
+            wait_for_jobs=not skip_await,
         )
         self.register_outputs({"release": self.release.status})

@@ -3,13 +3,101 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
+from pydantic import Field, field_validator
 
-from components.config import ClusterConfig
-from components.secrets import secret_if
+from components.fields import GCP_REGION, GCP_ZONE, GcpProjectId, Model
+
+_GKE_CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+class ClusterConfig(Model):
+    """How to reach the cluster: a GKE cluster by name, or a kubeconfig."""
+
+    FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"kubeconfig"})
+
+    name: str | None = None
+    location: str | None = None
+    project: GcpProjectId | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    skip_await: bool = Field(
+        default=False,
+        description="Apply workloads without waiting for readiness (clusters with no"
+        " controllers, like the local sandbox).",
+    )
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+        gke = "name" in given or "location" in given
+        problems = []
+        if gke and "kubeconfig" in given:
+            problems.append("expected either {name, location} of a GKE cluster or {kubeconfig}, not both")
+        elif gke and not ("name" in given and "location" in given):
+            problems.append("expected both 'name' and 'location' to look up a GKE cluster")
+        if "context" in given and "kubeconfig" not in given:
+            problems.append("expected 'context' only together with 'kubeconfig'")
+        if "project" in given and not gke:
+            problems.append("expected 'project' only together with a GKE {name, location}")
+        return problems
+
+    @field_validator("name")
+    @classmethod
+    def _cluster_name(cls, value: str) -> str:
+        if not _GKE_CLUSTER_NAME.match(value):
+            raise ValueError(
+                "expected a GKE cluster name: lower-case letter first, then a-z, 0-9 or '-',"
+                " at most 40 characters"
+            )
+        return value
+
+    @field_validator("location")
+    @classmethod
+    def _location(cls, value: str) -> str:
+        if not (GCP_REGION.match(value) or GCP_ZONE.match(value)):
+            raise ValueError(
+                "expected the cluster's region ('europe-west1', regional cluster) or zone"
+                " ('europe-west1-b', zonal cluster)"
+            )
+        return value
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _kubeconfig_exists(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("expected inline kubeconfig YAML or the path of an existing file")
+        if "\n" in value or value.lstrip().startswith(("apiVersion", "{")):
+            return value  # inline kubeconfig
+        path = os.path.expanduser(value)
+        if not os.path.isfile(path):
+            raise ValueError("expected inline kubeconfig YAML or the path of an existing file")
+        return path
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """The cluster every Kubernetes object goes to, as the components receive it."""
+
+    provider: k8s.Provider
+    """The stack's one Kubernetes provider."""
+    skip_await: bool = False
+    """Do not wait for workloads to become ready (clusters without controllers, the sandbox)."""
+    protect: bool = False
+    """A production stack: every resource is protected from an accidental delete."""
+
+    def options(self, opts: pulumi.ResourceOptions | None = None) -> pulumi.ResourceOptions:
+        """`opts` with this cluster's provider and protection (children inherit both)."""
+        return pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(providers=[self.provider], protect=self.protect)
+        )
 
 
 def gke_kubeconfig(*, name: str, endpoint: str, ca_certificate: str) -> str:
@@ -50,28 +138,29 @@ def gke_kubeconfig(*, name: str, endpoint: str, ca_certificate: str) -> str:
     return json.dumps(config)
 
 
-def kubernetes_provider(
-    name: str,
-    cluster: ClusterConfig | None,
-    *,
-    gcp_project: str | None,
-    secret: bool,
-    protect: bool,
-) -> k8s.Provider:
-    """The stack's single Kubernetes provider.
+def connect(name: str, cluster: ClusterConfig | None, *, gcp_project: str | None, protect: bool) -> Cluster:
+    """The stack's cluster, reached through its single Kubernetes provider `name`.
 
     GKE `{name, location}`: looks the cluster up and builds a kubeconfig;
     `{kubeconfig, context}`: uses it as given; neither (absent, or only
-    `skipAwait`): the ambient kubeconfig.
-    `secret`: the cluster config was set with `--secret`, so the kubeconfig is too.
-    `protect`: a production stack, where nothing may be deleted by accident.
+    `skipAwait`): the ambient kubeconfig. The kubeconfig is secret when the
+    cluster section is. `protect`: a production stack, where nothing may be
+    deleted by accident.
     """
+    provider = kubernetes_provider(name, cluster, gcp_project=gcp_project, protect=protect)
+    return Cluster(provider, skip_await=cluster is not None and cluster.skip_await, protect=protect)
+
+
+def kubernetes_provider(
+    name: str, cluster: ClusterConfig | None, *, gcp_project: str | None, protect: bool
+) -> k8s.Provider:
+    """The Kubernetes provider of `connect`."""
     opts = pulumi.ResourceOptions(protect=protect)
     if cluster is not None and cluster.kubeconfig is not None:
         return k8s.Provider(
             name,
-            kubeconfig=secret_if(secret, cluster.kubeconfig),
-            context=None if cluster.context is None else secret_if(secret, cluster.context),
+            kubeconfig=cluster.input(cluster.kubeconfig),
+            context=None if cluster.context is None else cluster.input(cluster.context),
             opts=opts,
         )
     if cluster is None or cluster.name is None:
@@ -88,4 +177,4 @@ def kubernetes_provider(
         )
     )
     # Not a secret in itself: it holds the endpoint and CA only; the plugin fetches tokens.
-    return k8s.Provider(name, kubeconfig=secret_if(secret, kubeconfig), opts=opts)
+    return k8s.Provider(name, kubeconfig=cluster.input(kubeconfig), opts=opts)

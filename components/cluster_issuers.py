@@ -3,22 +3,87 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar, Literal
 
 import pulumi
+from pydantic import EmailStr, Field
 
-from components.config import issuer_name
-from components.metadata import custom_resource
-from components.secrets import secret_if
+from components.cluster import Cluster
+from components.fields import AcmeDirectoryUrl, Model, PemCaBundle
+from components.metadata import TIMEOUT, WAIT_FOR, custom_resource
 
-if TYPE_CHECKING:
-    from components.config import AcmeConfig
-
+IssuerChoice = Literal["staging", "prod"]
 ACME_SERVERS = {
     "staging": "https://acme-staging-v02.api.letsencrypt.org/directory",
     "prod": "https://acme-v02.api.letsencrypt.org/directory",
 }
+
+
+class AcmeServersConfig(Model):
+    """Private ACME directories (step-ca, Pebble, an internal Boulder) in place of Let's Encrypt's."""
+
+    staging: AcmeDirectoryUrl | None = None
+    prod: AcmeDirectoryUrl | None = None
+
+
+class AcmeConfig(Model):
+    """Let's Encrypt: which issuer the sites use, and how `pulumi up` waits.
+
+    `servers` points an issuer at a private ACME directory instead, and
+    `caBundle` holds the CAs that sign those directories' HTTPS certificates.
+    """
+
+    FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"ca_bundle"})
+
+    issuer: IssuerChoice
+    email: EmailStr | None = None
+    wait_for_certificates: bool = False
+    certificate_timeout: int = Field(
+        default=300,
+        ge=30,
+        le=3600,
+        description="Seconds `pulumi up` waits for each Certificate (waitForCertificates) before failing.",
+    )
+    servers: AcmeServersConfig = Field(default_factory=AcmeServersConfig)
+    ca_bundle: PemCaBundle | None = None
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+        problems = []
+        if "caBundle" in given and "servers" not in given:
+            problems.append(
+                "expected 'caBundle' only together with 'servers': Let's Encrypt's own"
+                " directories are served with publicly trusted certificates"
+            )
+        if "certificateTimeout" in given and given.get("waitForCertificates") is not True:
+            problems.append(
+                "expected 'certificateTimeout' only together with 'waitForCertificates: true'"
+                " (it bounds that wait)"
+            )
+        return problems
+
+    def server(self, choice: str) -> str | None:
+        """The private directory of issuer `choice`, or None for Let's Encrypt's."""
+        return self.servers.staging if choice == "staging" else self.servers.prod
+
+
+def issuer_name(choice: str) -> str:
+    """`staging` -> `letsencrypt-staging`, `prod` -> `letsencrypt-prod`."""
+    return f"letsencrypt-{choice}"
+
+
+def wait_annotations(acme: AcmeConfig) -> dict[str, pulumi.Input[str]]:
+    """What makes `pulumi up` wait for a Certificate to be Ready, when the stack asks to.
+
+    `pulumi.com/waitFor: condition=Ready` fails the `up` loudly when issuance
+    fails instead of reporting success, after at most `certificateTimeout`
+    seconds (`pulumi.com/timeoutSeconds`). Secret when the ACME section is.
+    """
+    if not acme.wait_for_certificates:
+        return {}
+    return {WAIT_FOR: acme.input("condition=Ready"), TIMEOUT: acme.input(str(acme.certificate_timeout))}
 
 
 def cluster_issuer_manifest(
@@ -64,31 +129,36 @@ class ClusterIssuersArgs:
     http01_solver: dict[str, Any]
     """The edge's HTTP-01 solver (`Edge.http01_solver`)."""
     acme: AcmeConfig
-    """The stack's `multisite:acme`: e-mail, private servers and their CA bundle."""
-    secret: bool = False
-    """`multisite:acme` was set with `--secret`: the e-mail and servers stay secret."""
+    """The stack's `multisite:acme`, whole: e-mail, private servers and their CA bundle,
+    the stack's issuer and how `pulumi up` waits for certificates."""
+    cluster: Cluster
+    """Where they go."""
 
 
 class ClusterIssuers(pulumi.ComponentResource):
-    """Both issuers, always: `letsencrypt-staging` and `letsencrypt-prod`."""
+    """Both issuers, always: `letsencrypt-staging` and `letsencrypt-prod`.
+
+    Sites take their issuer and the wait for their certificate from here.
+    """
 
     names: dict[str, str]
+    acme: AcmeConfig
 
     def __init__(
         self, name: str, args: ClusterIssuersArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
-        super().__init__("multisite:cluster_issuers:ClusterIssuers", name, None, opts)
+        super().__init__("multisite:cluster_issuers:ClusterIssuers", name, None, args.cluster.options(opts))
         self.names = {}
-        acme, secret = args.acme, args.secret
+        self.acme = acme = args.acme
         bundle = acme.ca_bundle and base64.b64encode(acme.ca_bundle.encode()).decode()
         for choice in ACME_SERVERS:
             server = acme.server(choice)
             manifest = cluster_issuer_manifest(
                 choice,
                 solver=args.http01_solver,
-                email=acme.email and secret_if(secret, acme.email),
-                server=server and secret_if(secret, server),
-                ca_bundle=bundle and secret_if(secret, bundle),
+                email=acme.email and acme.input(acme.email),
+                server=server and acme.input(server),
+                ca_bundle=bundle and acme.input(bundle),
             )
             custom_resource(
                 f"{name}-{choice}",
@@ -97,3 +167,7 @@ class ClusterIssuers(pulumi.ComponentResource):
             )
             self.names[choice] = manifest["metadata"]["name"]
         self.register_outputs({"names": self.names})
+
+    def issuer_for(self, choice: str | None) -> pulumi.Input[str]:
+        """The ClusterIssuer name of a site that chose `choice` (None: the stack's issuer)."""
+        return self.acme.input(issuer_name(choice or self.acme.issuer))

@@ -3,21 +3,43 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pydantic import Field, field_validator
 
+from components.fields import ChartVersion, Model
 from components.metadata import await_annotations, object_meta
-from components.secrets import secret_if
-
-if TYPE_CHECKING:  # config reads the chart pins from the component modules
-    from components.config import ChartConfig
 
 # Helm's timeout for installs and upgrades, in seconds: hook Jobs included.
 RELEASE_TIMEOUT = 600
+
+
+class ChartConfig(Model):
+    """A Helm chart: version pin, optional source override, extra values."""
+
+    FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"values"})
+
+    version: ChartVersion
+    chart: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("chart")
+    @classmethod
+    def _source(cls, value: str) -> str:
+        scheme, sep, _ = value.partition("://")
+        if sep and scheme not in ("http", "https", "oci"):
+            raise ValueError(
+                "expected a chart repository URL (https://...), an OCI reference (oci://...)"
+                " or a local chart directory"
+            )
+        if sep and not _.strip("/"):
+            raise ValueError(f"expected a {scheme}:// location with a host")
+        return value
 
 
 @dataclass(frozen=True)
@@ -37,7 +59,6 @@ def namespaced_release(
     values: pulumi.Input[Mapping[str, Any]],
     *,
     parent: pulumi.Resource,
-    secret: bool,
     skip_await: bool,
     wait_for_jobs: bool | None = None,
     skip_crds: bool | None = None,
@@ -48,9 +69,8 @@ def namespaced_release(
     `helm.v3.Release` rather than `helm.v4.Chart`, which drops Helm hooks:
     cert-manager's startupapicheck and ingress-nginx's admission-webhook
     certificate are hook Jobs. `config` is the stack's section for the chart
-    (version, source override); `secret`: that section was set with
-    `--secret`, so every input taken from it is secret. Options left at None
-    stay out of the release's inputs.
+    (version, source override); every input taken from it is secret when the
+    section is. Options left at None stay out of the release's inputs.
     """
     namespace = k8s.core.v1.Namespace(
         f"{name}-namespace",
@@ -61,33 +81,37 @@ def namespaced_release(
         f"{name}-release",
         name=release.release_name,
         namespace=namespace.metadata["name"],
-        version=secret_if(secret, config.version),
-        values=secret_if(secret, pulumi.Output.from_input(values)),
+        version=config.input(config.version),
+        values=config.input(pulumi.Output.from_input(values)),
         timeout=RELEASE_TIMEOUT,
         wait_for_jobs=wait_for_jobs,
         skip_await=skip_await,
         skip_crds=skip_crds,
-        **chart_source(release.chart, release.repository, config.chart, secret=secret),
+        **chart_source(release, config),
         opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=delete_before_replace),
     )
 
 
-def chart_source(chart: str, repo: str, override: str | None, *, secret: bool = False) -> dict[str, Any]:
+def chart_source(release: ChartRelease, config: ChartConfig) -> dict[str, Any]:
     """Keyword arguments of `helm.v3.Release` that say where the chart is.
 
-    `override` (from `chart:` in the stack config) may be a repository URL
-    (a mirror), an `oci://` reference, or a local chart directory
-    (air-gapped use, the local sandbox stack). Absent: the upstream repository.
-    `secret`: the override was set with `--secret` (a URL with credentials).
+    `config.chart` may be a repository URL (a mirror), an `oci://` reference,
+    or a local chart directory (air-gapped use, the local sandbox stack).
+    Absent: the upstream repository. Secret when its section is (a URL with
+    credentials).
     """
+    override = config.chart
     if override is None:
-        return {"chart": chart, "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=repo)}
+        return {
+            "chart": release.chart,
+            "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=release.repository),
+        }
     if override.startswith(("http://", "https://")):
         return {
-            "chart": chart,
-            "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=secret_if(secret, override)),
+            "chart": release.chart,
+            "repository_opts": k8s.helm.v3.RepositoryOptsArgs(repo=config.input(override)),
         }
-    return {"chart": secret_if(secret, override)}
+    return {"chart": config.input(override)}
 
 
 def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,3 +123,12 @@ def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[s
         else:
             merged[key] = copy.deepcopy(value)
     return merged
+
+
+def local_chart(directory: str, chart: str, version: str) -> str | None:
+    """`<chart>-<version>.tgz` (as `helm pull` writes it) or `<chart>/` in `directory`, if there."""
+    archive = os.path.join(directory, f"{chart}-{version}.tgz")
+    if os.path.isfile(archive):
+        return archive
+    unpacked = os.path.join(directory, chart)
+    return unpacked if os.path.isfile(os.path.join(unpacked, "Chart.yaml")) else None

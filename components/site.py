@@ -2,51 +2,226 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pulumi
-import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
+from pydantic import Field, field_validator
 
-from components.config import SiteConfig
+from components.cluster import Cluster
+from components.cluster_issuers import ClusterIssuers, IssuerChoice, wait_annotations
+from components.dns import DnsRecords
 from components.edge import Edge
-from components.metadata import (
-    PART_OF,
-    TIMEOUT,
-    WAIT_FOR,
-    await_annotations,
-    custom_resource,
-    labels,
-    object_meta,
+from components.fields import DNS_1035_LABEL, DNS_LABEL, NAMESPACE, Host, Model, is_host, validate_host
+from components.metadata import PART_OF, await_annotations, custom_resource, labels, object_meta
+
+# Let's Encrypt signs at most 100 names per certificate.
+MAX_NAMES_PER_CERTIFICATE = 100
+# A container image reference, after the OCI distribution reference grammar:
+# [registry[:port]/]path[:tag][@algorithm:hex].
+_IMAGE_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE_DOMAIN = (
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*(?::[0-9]+)?"
 )
-from components.secrets import secret_if
+_IMAGE = re.compile(
+    rf"^(?:{_IMAGE_DOMAIN}/)?{_IMAGE_PATH_COMPONENT}(?:/{_IMAGE_PATH_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
+)
+
+
+def kubernetes_name(host: str) -> str:
+    """A stable DNS-1123 label for a host's objects: `www.example.com` -> `www-example-com`.
+
+    Names longer than 63 characters are cut and end in a hash of the host, so
+    two long hosts never share a name.
+    """
+    name = host.replace(".", "-")
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(host.encode()).hexdigest()[:8]
+    return f"{name[:54].rstrip('-')}-{digest}"
+
+
+def service_name(host: str) -> str:
+    """The name of the Service deployed for an `image` site: a DNS-1035 label.
+
+    Kubernetes wants a letter first in a Service name, so a host that starts
+    with a digit (`1.example.com`) gets a `web-` prefix.
+    """
+    name = kubernetes_name(host)
+    return name if name[0].isalpha() else kubernetes_name(f"web-{host}")
+
+
+class SiteConfig(Model):
+    """One web site: its host names and the backend that serves them."""
+
+    host: Host
+    aliases: list[str] = Field(default_factory=list)
+    namespace: str = "default"
+    service: str | None = None
+    port: int = Field(default=80, ge=1, le=65535)
+    image: str | None = None
+    replicas: int | None = Field(default=None, ge=1, le=100)
+    issuer: IssuerChoice | None = None
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+        problems = []
+        if ("service" in given) == ("image" in given):
+            problems.append(
+                "expected exactly one of 'service' (route to an existing Service) or"
+                " 'image' (deploy this container)"
+            )
+        if "replicas" in given and "image" not in given:
+            problems.append("expected 'replicas' only with 'image' (we do not scale your Service)")
+        return problems
+
+    # One validator for the list, not a Host per item: a per-item type would
+    # report `aliases[1]` as the key path instead of the list's.
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, value: list[str]) -> list[str]:
+        problems = []
+        for i, alias in enumerate(value):
+            try:
+                validate_host(alias)
+            except ValueError as err:
+                problems.append(f"[{i}] {alias!r}: {err}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        if len(value) + 1 > MAX_NAMES_PER_CERTIFICATE:
+            raise ValueError(
+                f"expected at most {MAX_NAMES_PER_CERTIFICATE - 1} aliases"
+                " (Let's Encrypt signs at most 100 names per certificate)"
+            )
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not DNS_LABEL.match(value):
+            raise ValueError(
+                "expected a Kubernetes namespace name: a-z, 0-9 and '-', at most 63 characters,"
+                " a letter or digit at each end"
+            )
+        return value
+
+    @field_validator("service")
+    @classmethod
+    def _service(cls, value: str) -> str:
+        if not DNS_1035_LABEL.match(value):
+            raise ValueError(
+                "expected a Kubernetes Service name: a lower-case letter first, then a-z, 0-9"
+                " and '-', at most 63 characters, not ending in '-'"
+            )
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        if len(value) > 255 or not _IMAGE.match(value):
+            raise ValueError(
+                "expected a container image reference such as"
+                " 'nginxinc/nginx-unprivileged:1.29' or 'registry.example.com/web@sha256:<hex>'"
+            )
+        return value
+
+    @property
+    def hosts(self) -> list[str]:
+        """The host followed by its aliases: every name on the certificate."""
+        return [self.host, *self.aliases]
+
+    @property
+    def resource_name(self) -> str:
+        """The Kubernetes name of this site's objects."""
+        return kubernetes_name(self.host)
+
+    @property
+    def service_name(self) -> str:
+        """The Service its Ingress routes to: the user's, or the one we deploy for `image`."""
+        return self.service or service_name(self.host)
+
+
+def _names_of(raw: Any) -> tuple[list[str | None], str | None, bool]:
+    """(host and aliases, namespace, deploys a Service) of one raw site; None where a name is invalid.
+
+    Read from the raw entry, valid or not, so that a wrong field elsewhere in
+    it never hides a duplicate host. For a valid site these are its fields as
+    validated: hosts and namespaces are taken unchanged.
+    """
+    if not isinstance(raw, Mapping):
+        return [], None, False
+    aliases = raw.get("aliases")
+    hosts = [raw.get("host"), *(aliases if isinstance(aliases, list) else [])]
+    namespace = raw.get("namespace", "default")
+    valid_namespace = isinstance(namespace, str) and bool(DNS_LABEL.match(namespace))
+    return (
+        [h if is_host(h) else None for h in hosts],
+        namespace if valid_namespace else None,
+        "image" in raw,
+    )
+
+
+def site_name_clashes(raw_sites: Any) -> list[str]:
+    """Names that two places claim: the same host twice, or two hosts one object name."""
+    problems: list[str] = []
+    if not isinstance(raw_sites, list):
+        return problems  # reported by the loader
+    seen_hosts: dict[str, str] = {}
+    seen_names: dict[str, str] = {}
+    for i, raw in enumerate(raw_sites):
+        hosts, namespace, deploys = _names_of(raw)
+        duplicate = False
+        for j, host in enumerate(hosts):
+            if host is None:
+                continue
+            path = f"{NAMESPACE}:sites[{i}]." + ("host" if j == 0 else f"aliases[{j - 1}]")
+            if host in seen_hosts:
+                duplicate = True
+                problems.append(
+                    f"{path} = {host!r}: expected each host once; already used by {seen_hosts[host]}"
+                )
+            else:
+                seen_hosts[host] = path
+        host = hosts[0] if hosts else None
+        if host is None or namespace is None or duplicate:
+            continue
+        # Distinct hosts can still collide once dots become dashes (a-b.com, a.b-com).
+        names = {kubernetes_name(host)}
+        if deploys:
+            names.add(service_name(host))
+        for name in sorted(names):
+            key = f"{namespace}/{name}"
+            if key in seen_names:
+                problems.append(
+                    f"{NAMESPACE}:sites[{i}].host = {host!r}: expected a host whose object"
+                    f" name {name!r} is unique in namespace {namespace!r};"
+                    f" {seen_names[key]} maps to the same name"
+                )
+            seen_names.setdefault(key, f"{NAMESPACE}:sites[{i}].host")
+    return problems
 
 
 def certificate_manifest(
-    site: SiteConfig, *, issuer: pulumi.Input[str], wait: bool, secret: bool = False, timeout: int = 300
+    site: SiteConfig, *, issuer: pulumi.Input[str], annotations: Mapping[str, pulumi.Input[str]] | None = None
 ) -> dict[str, Any]:
     """The `cert-manager.io/v1` Certificate for the host and its aliases.
 
     No commonName: Let's Encrypt puts the names in subjectAltName, and a
-    commonName caps the first name at 64 characters. `wait` adds
-    `pulumi.com/waitFor: condition=Ready`, so `pulumi up` fails loudly when
-    issuance fails instead of reporting success, after at most `timeout`
-    seconds (`pulumi.com/timeoutSeconds`). `secret`: the ACME settings
-    (issuer, wait) were set with `--secret`; the annotations are secret too.
+    commonName caps the first name at 64 characters. `annotations` are the
+    issuers' (`cluster_issuers.wait_annotations`): how `pulumi up` waits for it.
     """
     name = site.resource_name
-    annotations = (
-        {WAIT_FOR: secret_if(secret, "condition=Ready"), TIMEOUT: secret_if(secret, str(timeout))}
-        if wait
-        else {}
-    )
     return {
         "apiVersion": "cert-manager.io/v1",
         "kind": "Certificate",
         "metadata": object_meta(
-            name, namespace=site.namespace, labels=labels(name, "certificate"), annotations=annotations
+            name, namespace=site.namespace, labels=labels(name, "certificate"), annotations=annotations or {}
         ),
         "spec": {
             "secretName": tls_secret_name(site),
@@ -161,34 +336,20 @@ def service_manifest(site: SiteConfig, *, skip_await: bool) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class DnsArgs:
-    """Where to write the site's A records."""
-
-    zone: pulumi.Input[str]
-    ip: pulumi.Input[str]
-    ttl: pulumi.Input[int] = 300
-    project: pulumi.Input[str] | None = None
-
-
-@dataclass(frozen=True)
 class SiteArgs:
     """One site, validated, and what it hangs off."""
 
     site: SiteConfig
-    issuer: pulumi.Input[str]
-    """Name of the ClusterIssuer its Certificate references."""
     edge: Edge
     """The edge that serves the Ingress; the Ingress waits for its release
     (ingress-nginx's admission webhook validates Ingresses)."""
-    issuers: pulumi.Resource
-    """The ClusterIssuers component: the Certificate waits for it."""
-    wait_for_certificate: bool = False
-    certificate_timeout: int = 300
-    """Seconds `pulumi up` waits for the Certificate when `wait_for_certificate`."""
-    acme_secret: bool = False
-    """The stack's ACME settings are secret: so are the issuer and wait annotation here."""
-    skip_await: bool = False
-    dns: DnsArgs | None = None
+    issuers: ClusterIssuers
+    """The ClusterIssuers: the Certificate names one and waits for them, and
+    `pulumi up` waits for the Certificate as the stack's ACME settings say."""
+    cluster: Cluster
+    """Where it runs."""
+    dns: DnsRecords | None = None
+    """Where its A records go, if the stack manages DNS."""
 
 
 class Site(pulumi.ComponentResource):
@@ -199,26 +360,22 @@ class Site(pulumi.ComponentResource):
     secret_name: str
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("multisite:site:Site", name, None, opts)
-        site = args.site
+        super().__init__("multisite:site:Site", name, None, args.cluster.options(opts))
+        site, skip_await, issuers = args.site, args.cluster.skip_await, args.issuers
         self.url = f"https://{site.host}/"
         self.secret_name = tls_secret_name(site)
 
         certificate = certificate_manifest(
-            site,
-            issuer=args.issuer,
-            wait=args.wait_for_certificate,
-            secret=args.acme_secret,
-            timeout=args.certificate_timeout,
+            site, issuer=issuers.issuer_for(site.issuer), annotations=wait_annotations(issuers.acme)
         )
         custom_resource(
-            f"{name}-certificate", certificate, pulumi.ResourceOptions(parent=self, depends_on=[args.issuers])
+            f"{name}-certificate", certificate, pulumi.ResourceOptions(parent=self, depends_on=[issuers])
         )
 
         backend: list[pulumi.Resource] = []
         if site.image is not None:
-            deployment = deployment_manifest(site, skip_await=args.skip_await)
-            service = service_manifest(site, skip_await=args.skip_await)
+            deployment = deployment_manifest(site, skip_await=skip_await)
+            service = service_manifest(site, skip_await=skip_await)
             backend = [
                 k8s.apps.v1.Deployment(
                     f"{name}-deployment",
@@ -239,7 +396,7 @@ class Site(pulumi.ComponentResource):
             site,
             ingress_class=edge.ingress_class,
             annotations=edge.route_annotations,
-            skip_await=args.skip_await,
+            skip_await=skip_await,
         )
         k8s.networking.v1.Ingress(
             f"{name}-ingress",
@@ -250,20 +407,5 @@ class Site(pulumi.ComponentResource):
 
         if args.dns is not None:
             for host in site.hosts:
-                # Named after the host alone, which is unique across sites. The old
-                # `<site>-dns-<host>` could repeat (a.com + c.com-dns-d.com vs
-                # a.com-dns-c.com + d.com): a duplicate URN stops the engine half-way.
-                # The alias keeps records made under the old name in place.
-                gcp.dns.RecordSet(
-                    f"{host}-dns",
-                    name=f"{host}.",
-                    type="A",
-                    ttl=args.dns.ttl,
-                    managed_zone=args.dns.zone,
-                    project=args.dns.project,
-                    rrdatas=[args.dns.ip],
-                    opts=pulumi.ResourceOptions(
-                        parent=self, aliases=[pulumi.Alias(name=f"{name}-dns-{host}")]
-                    ),
-                )
+                args.dns.a_record(host, site=name, parent=self)
         self.register_outputs({"url": self.url, "secretName": self.secret_name})

@@ -2,23 +2,57 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import pulumi
 import pulumi_gcp as gcp
 
+from components.fields import NAMESPACE, GcpName, GcpRegion, Model, PublicIPv4
+
+NetworkTier = Literal["PREMIUM", "STANDARD"]
+
+
+class StaticIpConfig(Model):
+    """The one external IP every site shares."""
+
+    enabled: bool = True
+    name: GcpName | None = None
+    region: GcpRegion | None = None
+    network_tier: NetworkTier = "PREMIUM"
+    address: PublicIPv4 | None = None
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+        problems = []
+        if "address" in given and "name" in given:
+            problems.append(
+                "expected either 'address' (an IP you reserved) or 'name' (an IP we reserve), not both"
+            )
+        if given.get("enabled") is False and any(k in given for k in ("address", "name", "region")):
+            problems.append("expected no address, name or region when 'enabled' is false")
+        return problems
+
+    @property
+    def reserves(self) -> bool:
+        """True when the program reserves the address (not given, not ephemeral)."""
+        return self.enabled and self.address is None
+
+
+def default_static_ip_name(stack: str) -> str:
+    """The GCP name of the address a stack reserves when `staticIp.name` is not set."""
+    return f"{NAMESPACE}-{stack}-ingress"
+
 
 @dataclass(frozen=True)
 class StaticIpArgs:
-    """Where and how to reserve the address."""
+    """The address to reserve: the stack's `multisite:staticIp`, whole."""
 
-    name: pulumi.Input[str]
-    """GCP resource name of the address, e.g. `multisite-prod-ingress`."""
-    region: pulumi.Input[str]
-    """The cluster's region: a load balancer Service can only use a regional address."""
-    network_tier: pulumi.Input[str] = "PREMIUM"
-    """Must match the tier of the load balancer (GKE's default is PREMIUM)."""
+    config: StaticIpConfig
+    """With `name` and `region` filled in from the stack (`settings.load_settings`)."""
     project: str | None = None
+    """The stack's `gcp:project`."""
 
 
 class StaticIp(pulumi.ComponentResource):
@@ -37,13 +71,15 @@ class StaticIp(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: StaticIpArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("multisite:static_ip:StaticIp", name, None, opts)
+        config = args.config
         reserved = gcp.compute.Address(
             f"{name}-address",
-            name=args.name,
-            region=args.region,
+            name=config.input(config.name),
+            region=config.input(config.region),
             project=args.project,
             address_type="EXTERNAL",
-            network_tier=args.network_tier,
+            # Must match the tier of the load balancer (GKE's default is PREMIUM).
+            network_tier=config.input(config.network_tier),
             description="multisite: the edge's load balancer for every site",
             # An address's description cannot change in place: GCP would have to
             # release it. Addresses reserved when it named ingress-nginx keep theirs.

@@ -10,21 +10,22 @@ outside this package names one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.edge.controller import Controller
+from components.cluster import Cluster
+from components.edge.controller import Controller, EdgeConfig
 from components.edge.ingress_nginx import INGRESS_NGINX
 from components.edge.traefik import TRAEFIK
 from components.helm_chart import namespaced_release
 
-if TYPE_CHECKING:  # config reads the chart pins from the controller modules
-    from components.config import EdgeConfig
-
 CONTROLLERS: dict[str, Controller] = {c.key: c for c in (INGRESS_NGINX, TRAEFIK)}
 """Every edge, by its `multisite:edge` value."""
+__all__ = ["CONTROLLERS", "DEFAULT", "Controller", "Edge", "EdgeArgs", "EdgeConfig"]
+DEFAULT = INGRESS_NGINX
+"""The edge of a stack that sets no `multisite:edge` (the write-up's)."""
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,10 @@ class EdgeArgs:
     controller: Controller
     config: EdgeConfig
     """Its config section (`multisite:ingressNginx`, `multisite:traefik`), whole."""
+    cluster: Cluster
+    """Where it runs."""
     load_balancer_ip: pulumi.Input[str] | None = None
     """The static IP, or None for an ephemeral one."""
-    secret: bool = False
-    """The edge's config section was set with `--secret`: every input from it is secret."""
-    skip_await: bool = False
-    """Do not wait for the controller to become ready (sandbox clusters)."""
 
 
 class Edge(pulumi.ComponentResource):
@@ -67,7 +66,9 @@ class Edge(pulumi.ComponentResource):
             "multisite:edge:Edge",
             name,
             None,
-            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[previous])),
+            args.cluster.options(
+                pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(aliases=[previous]))
+            ),
         )
         controller, config = args.controller, args.config
         if controller.retired is not None:
@@ -88,8 +89,7 @@ class Edge(pulumi.ComponentResource):
             config,
             values,
             parent=self,
-            secret=args.secret,
-            skip_await=args.skip_await,
+            skip_await=args.cluster.skip_await,
             # None leaves the input out, so existing ingress-nginx releases see no new input.
             skip_crds=None if controller.install_crds else True,
             delete_before_replace=True,

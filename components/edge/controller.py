@@ -6,7 +6,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from components.helm_chart import ChartRelease
+from pydantic import Field
+
+from components.helm_chart import ChartConfig, ChartRelease
+
+
+class EdgeConfig(ChartConfig):
+    """The release of an edge controller: a chart plus how many replicas serve."""
+
+    replicas: int = Field(default=2, ge=1, le=20)
+
 
 ValuesBuilder = Callable[..., dict[str, Any]]
 """`(replicas=, load_balancer_ip=, overrides=) -> Helm values` of a controller's chart."""
@@ -23,6 +32,10 @@ class Controller:
 
     key: str
     """Its value of `multisite:edge`."""
+    section: str
+    """Its config section, `multisite:<section>`."""
+    config: type[EdgeConfig]
+    """The model of that section; its `version` defaults to the pin."""
     release: ChartRelease
     version: str
     """The pinned chart version (the default of its config section)."""
@@ -39,3 +52,20 @@ class Controller:
     def http01_solver(self) -> dict[str, Any]:
         """The ACME HTTP-01 solver of a ClusterIssuer that answers through this edge."""
         return {"http01": {"ingress": {"ingressClassName": self.ingress_class}}}
+
+
+def load_balancer_service(load_balancer_ip: str | None) -> dict[str, Any]:
+    """The edge's Service on GKE: a LoadBalancer on the static IP, keeping client addresses.
+
+    Bound with `loadBalancerIP`: GKE still honours it, and it works both for an
+    address we reserve and for one the user brings (the GKE address-name
+    annotation would need a name we do not have then).
+    """
+    service: dict[str, Any] = {
+        "type": "LoadBalancer",
+        # Keep client source IPs; GKE health-checks only nodes with a ready pod.
+        "externalTrafficPolicy": "Local",
+    }
+    if load_balancer_ip is not None:
+        service["loadBalancerIP"] = load_balancer_ip
+    return service

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.edge.controller import Controller
+from components.edge.controller import Controller, EdgeConfig, load_balancer_service
+from components.fields import ChartVersion
 from components.helm_chart import ChartRelease, merge_values
 
 # The final release of the retired project (2026-03-19, controller v1.15.1).
@@ -22,23 +23,19 @@ RETIRED = (
 )
 
 
+class IngressNginxConfig(EdgeConfig):
+    """The ingress-nginx release (edge `ingress-nginx`)."""
+
+    version: ChartVersion = CHART_VERSION
+
+
 def ingress_nginx_values(
     *, replicas: int, load_balancer_ip: str | None, overrides: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Helm values for the controller: hardened, bound to the static IP.
 
-    The Service is bound with `loadBalancerIP`: GKE still honours it, and it
-    works both for an address we reserve and for one the user brings (the
-    GKE address-name annotation would need a name we do not have then).
     `overrides` (the stack's `ingressNginx.values`) merge last.
     """
-    service: dict[str, Any] = {
-        "type": "LoadBalancer",
-        # Keep client source IPs; GKE health-checks only nodes with a ready pod.
-        "externalTrafficPolicy": "Local",
-    }
-    if load_balancer_ip is not None:
-        service["loadBalancerIP"] = load_balancer_ip
     values: dict[str, Any] = {
         "controller": {
             "replicaCount": replicas,
@@ -66,7 +63,7 @@ def ingress_nginx_values(
                 # no-tls-redirect-locations is left at its default,
                 # /.well-known/acme-challenge, so HTTP-01 is never redirected.
             },
-            "service": service,
+            "service": load_balancer_service(load_balancer_ip),
             "admissionWebhooks": {"enabled": True},
             "resources": {"requests": {"cpu": "100m", "memory": "90Mi"}},
         }
@@ -76,6 +73,8 @@ def ingress_nginx_values(
 
 INGRESS_NGINX = Controller(
     key="ingress-nginx",
+    section="ingressNginx",
+    config=IngressNginxConfig,
     release=ChartRelease(
         chart="ingress-nginx",
         repository="https://kubernetes.github.io/ingress-nginx",

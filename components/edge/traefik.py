@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.edge.controller import Controller
+from components.edge.controller import Controller, EdgeConfig, load_balancer_service
+from components.fields import ChartVersion
 from components.helm_chart import ChartRelease, merge_values
 
 CHART_VERSION = "41.3.0"
@@ -24,6 +25,12 @@ INGRESS_CLASS = "nginx"
 # The controller value ingress-nginx's IngressClass carries, which Traefik's
 # compatible provider matches.
 NGINX_CONTROLLER = "k8s.io/ingress-nginx"
+
+
+class TraefikConfig(EdgeConfig):
+    """The Traefik release (edge `traefik`)."""
+
+    version: ChartVersion = CHART_VERSION
 
 
 def ingress_class_manifest() -> dict[str, Any]:
@@ -49,20 +56,12 @@ def traefik_values(
 
     `overrides` (the stack's `traefik.values`) merge last.
     """
-    service_spec: dict[str, Any] = {
-        "type": "LoadBalancer",
-        # Keep client source IPs; GKE health-checks only nodes with a ready pod.
-        "externalTrafficPolicy": "Local",
-    }
-    if load_balancer_ip is not None:
-        # Bound as ingress-nginx's is (README: why loadBalancerIP).
-        service_spec["loadBalancerIP"] = load_balancer_ip
     values: dict[str, Any] = {
         "image": {"tag": TRAEFIK_VERSION},
         "deployment": {"replicas": replicas},
         # Like ingress-nginx's chart: a budget only when a second replica can serve.
         "podDisruptionBudget": {"enabled": replicas > 1, "minAvailable": 1},
-        "service": {"spec": service_spec},
+        "service": {"spec": load_balancer_service(load_balancer_ip)},
         # No dashboard and no API; the `traefik` entry point stays unexposed (chart default).
         "api": {"dashboard": False},
         "providers": {
@@ -88,6 +87,8 @@ def traefik_values(
 
 TRAEFIK = Controller(
     key="traefik",
+    section="traefik",
+    config=TraefikConfig,
     release=ChartRelease(
         chart="traefik",
         repository="https://traefik.github.io/charts",

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pulumi_kubernetes as k8s
 
-from components.cert_manager import cert_manager_values
+from components.cert_manager import RELEASE as CERT_MANAGER_RELEASE
+from components.cert_manager import CertManagerConfig, cert_manager_values
 from components.cluster import gke_kubeconfig
-from components.cluster_issuers import ACME_SERVERS, cluster_issuer_manifest
-from components.config import SiteConfig
+from components.cluster_issuers import ACME_SERVERS, AcmeConfig, cluster_issuer_manifest, wait_annotations
 from components.edge.ingress_nginx import ingress_nginx_values
 from components.helm_chart import chart_source, merge_values
 from components.site import (
+    SiteConfig,
     certificate_manifest,
     deployment_manifest,
     ingress_manifest,
@@ -92,19 +94,24 @@ def test_merge_values_does_not_mutate_its_inputs() -> None:
     assert override == {"e": [[1]]}
 
 
+def source(override: str | None) -> dict[str, Any]:
+    """Where cert-manager's chart comes from when `certManager.chart` is `override`."""
+    config = CertManagerConfig() if override is None else CertManagerConfig(chart=override)
+    return chart_source(CERT_MANAGER_RELEASE, config)
+
+
 def test_chart_source_upstream_mirror_and_local_directory() -> None:
-    upstream = chart_source("cert-manager", "https://charts.jetstack.io", None)
+    upstream = source(None)
     assert upstream["chart"] == "cert-manager"
     assert isinstance(upstream["repository_opts"], k8s.helm.v3.RepositoryOptsArgs)
-    mirror = chart_source("cert-manager", "https://charts.jetstack.io", "https://mirror.example.com/charts")
+    assert upstream["repository_opts"].repo == "https://charts.jetstack.io"
+    mirror = source("https://mirror.example.com/charts")
     assert mirror["chart"] == "cert-manager" and "repository_opts" in mirror
-    assert chart_source("cert-manager", "https://charts.jetstack.io", "charts/cert-manager") == {
-        "chart": "charts/cert-manager"
-    }
+    assert source("charts/cert-manager") == {"chart": "charts/cert-manager"}
     oci = "oci://quay.io/jetstack/charts/cert-manager"
-    assert chart_source("cert-manager", "https://charts.jetstack.io", oci) == {"chart": oci}
+    assert source(oci) == {"chart": oci}
     # A plain-HTTP mirror inside a private network is a repository URL too (README: "a repository URL").
-    plain = chart_source("cert-manager", "https://charts.jetstack.io", "http://mirror.internal/charts")
+    plain = source("http://mirror.internal/charts")
     assert (
         plain["chart"] == "cert-manager" and plain["repository_opts"].repo == "http://mirror.internal/charts"
     )
@@ -143,7 +150,7 @@ def test_a_private_acme_server_replaces_lets_encrypt_and_brings_its_ca() -> None
 
 
 def test_certificate_covers_host_and_aliases() -> None:
-    cert = certificate_manifest(IMAGE_SITE, issuer="letsencrypt-prod", wait=False)
+    cert = certificate_manifest(IMAGE_SITE, issuer="letsencrypt-prod")
     assert cert["metadata"]["name"] == "www-example-com"
     assert cert["metadata"]["namespace"] == "default"
     assert "annotations" not in cert["metadata"]  # `{}` would show as a change on every preview
@@ -158,13 +165,17 @@ def test_certificate_covers_host_and_aliases() -> None:
 
 
 def test_certificate_waits_for_ready_when_asked_and_for_a_bounded_time() -> None:
-    cert = certificate_manifest(SITE, issuer="letsencrypt-staging", wait=True)
+    def certificate(**acme: Any) -> dict[str, Any]:
+        annotations = wait_annotations(AcmeConfig(issuer="staging", **acme))
+        return certificate_manifest(SITE, issuer="letsencrypt-staging", annotations=annotations)
+
+    assert "annotations" not in certificate()["metadata"]  # no wait unless asked
     # Five minutes by default (README, multisite:acme.certificateTimeout).
-    assert cert["metadata"]["annotations"] == {
+    assert certificate(wait_for_certificates=True)["metadata"]["annotations"] == {
         "pulumi.com/waitFor": "condition=Ready",
         "pulumi.com/timeoutSeconds": "300",
     }
-    cert = certificate_manifest(SITE, issuer="letsencrypt-staging", wait=True, timeout=45)
+    cert = certificate(wait_for_certificates=True, certificate_timeout=45)
     assert cert["metadata"]["annotations"]["pulumi.com/timeoutSeconds"] == "45"
 
 

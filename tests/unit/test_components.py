@@ -7,16 +7,23 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.cert_manager import CertManager, CertManagerArgs
-from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
-from components.config import AcmeConfig, CertManagerConfig, IngressNginxConfig, SiteConfig
+from components.cert_manager import CertManager, CertManagerArgs, CertManagerConfig
+from components.cluster import Cluster
+from components.cluster_issuers import AcmeConfig, ClusterIssuers, ClusterIssuersArgs
+from components.dns import DnsConfig, DnsRecords
 from components.edge import Edge, EdgeArgs
-from components.edge.ingress_nginx import INGRESS_NGINX
-from components.site import DnsArgs, Site, SiteArgs
-from components.static_ip import StaticIp, StaticIpArgs
+from components.edge.ingress_nginx import INGRESS_NGINX, IngressNginxConfig
+from components.site import Site, SiteArgs, SiteConfig
+from components.static_ip import StaticIp, StaticIpArgs, StaticIpConfig
 from tests.support import STATIC_IP, ProgramRun, record
 
 STAGING = AcmeConfig(issuer="staging")
+SOLVER = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
+
+
+def cluster(*, skip_await: bool = False, protect: bool = False) -> Cluster:
+    """A cluster handle on a provider of its own (call inside a build)."""
+    return Cluster(k8s.Provider("k8s"), skip_await=skip_await, protect=protect)
 
 
 def children(run: ProgramRun, parent_name: str) -> dict[str, str]:
@@ -31,7 +38,8 @@ def checked(run: ProgramRun) -> ProgramRun:
 
 def test_static_ip() -> None:
     def build() -> None:
-        ip = StaticIp("ip", StaticIpArgs(name="my-ip", region="asia-northeast1", network_tier="STANDARD"))
+        config = StaticIpConfig(name="my-ip", region="asia-northeast1", network_tier="STANDARD")
+        ip = StaticIp("ip", StaticIpArgs(config=config))
         pulumi.export("address", ip.address)
 
     run = checked(record(build))
@@ -59,7 +67,10 @@ def test_edge_from_a_local_chart_without_waiting() -> None:
         Edge(
             "edge",
             EdgeArgs(
-                controller=INGRESS_NGINX, config=config, load_balancer_ip="203.0.113.9", skip_await=True
+                controller=INGRESS_NGINX,
+                config=config,
+                cluster=cluster(skip_await=True),
+                load_balancer_ip="203.0.113.9",
             ),
         )
 
@@ -87,11 +98,7 @@ def test_cert_manager_protection_reaches_every_child() -> None:
     for protect in (True, False):
 
         def build(protect: bool = protect) -> None:
-            CertManager(
-                "cm",
-                CertManagerArgs(config=CertManagerConfig()),
-                opts=pulumi.ResourceOptions(protect=protect),
-            )
+            CertManager("cm", CertManagerArgs(config=CertManagerConfig(), cluster=cluster(protect=protect)))
 
         run = checked(record(build))
         assert children(run, "cm") == {
@@ -106,8 +113,10 @@ def test_cert_manager_protection_reaches_every_child() -> None:
 def test_cluster_issuers_depend_on_what_they_are_given() -> None:
     def build() -> None:
         gate = k8s.core.v1.ConfigMap("gate")
-        solver = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
-        ClusterIssuers("issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver, acme=STAGING))
+        ClusterIssuers(
+            "issuers",
+            ClusterIssuersArgs(cert_manager=gate, http01_solver=SOLVER, acme=STAGING, cluster=cluster()),
+        )
 
     run = checked(record(build))
     assert children(run, "issuers") == {
@@ -121,12 +130,14 @@ def test_cluster_issuers_depend_on_what_they_are_given() -> None:
 
 def _site_run(site: SiteConfig, **extra: Any) -> ProgramRun:
     def build() -> None:
-        issuers = k8s.core.v1.ConfigMap("issuers")
-        edge = Edge("edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig()))
-        s = Site(
-            site.host,
-            SiteArgs(site=site, issuer="letsencrypt-prod", edge=edge, issuers=issuers, **extra),
+        on = cluster()
+        gate = k8s.core.v1.ConfigMap("gate")
+        args = ClusterIssuersArgs(
+            cert_manager=gate, http01_solver=SOLVER, acme=AcmeConfig(issuer="prod"), cluster=on
         )
+        issuers = ClusterIssuers("issuers", args)
+        edge = Edge("edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig(), cluster=on))
+        s = Site(site.host, SiteArgs(site=site, edge=edge, issuers=issuers, cluster=on, **extra))
         pulumi.export("url", s.url)
 
     return checked(record(build))
@@ -138,15 +149,20 @@ def test_site_with_existing_service() -> None:
         "some.dummy-url.com-certificate": "kubernetes:cert-manager.io/v1:Certificate",
         "some.dummy-url.com-ingress": "kubernetes:networking.k8s.io/v1:Ingress",
     }
-    issuers, controller = run.named("issuers"), run.named("edge-release")
-    assert run.named("some.dummy-url.com-certificate").dependencies == (issuers.urn,)
+    certificate, controller = run.named("some.dummy-url.com-certificate"), run.named("edge-release")
+    assert certificate.prop("spec", "issuerRef", "name") == "letsencrypt-prod"
+    # Waiting on the component is waiting on both issuers in it.
+    issuers = {run.named("issuers-staging").urn, run.named("issuers-prod").urn}
+    assert set(certificate.dependencies) == issuers
     assert run.named("some.dummy-url.com-ingress").dependencies == (controller.urn,)
     assert run.outputs == {"url": "https://some.dummy-url.com/"}
 
 
 def test_site_with_image_and_dns() -> None:
     site = SiteConfig(host="www.example.com", aliases=["example.com"], image="nginx:1.29", port=8080)
-    run = _site_run(site, dns=DnsArgs(zone="example-com", ip="203.0.113.5", ttl=60, project="p"))
+    run = _site_run(
+        site, dns=DnsRecords(config=DnsConfig(zone="example-com", ttl=60), ip="203.0.113.5", project="p")
+    )
     assert children(run, "www.example.com") == {
         "www.example.com-certificate": "kubernetes:cert-manager.io/v1:Certificate",
         "www.example.com-deployment": "kubernetes:apps/v1:Deployment",
@@ -177,20 +193,22 @@ def outputs_of(run: ProgramRun, component: str) -> dict[str, Any]:
 
 def test_components_register_what_they_expose() -> None:
     def build() -> None:
+        on = cluster()
         gate = k8s.core.v1.ConfigMap("gate")
-        solver = {"http01": {"ingress": {"ingressClassName": "nginx"}}}
         issuers = ClusterIssuers(
-            "issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=solver, acme=STAGING)
+            "issuers", ClusterIssuersArgs(cert_manager=gate, http01_solver=SOLVER, acme=STAGING, cluster=on)
         )
         assert issuers.names == {"staging": "letsencrypt-staging", "prod": "letsencrypt-prod"}
-        StaticIp("ip", StaticIpArgs(name="my-ip", region="europe-west1"))
+        StaticIp("ip", StaticIpArgs(config=StaticIpConfig(name="my-ip", region="europe-west1")))
         site = Site(
             "www.example.com",
             SiteArgs(
                 site=SiteConfig(host="www.example.com", service="web"),
-                issuer="letsencrypt-staging",
-                edge=Edge("edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig())),
+                edge=Edge(
+                    "edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig(), cluster=on)
+                ),
                 issuers=issuers,
+                cluster=on,
             ),
         )
         assert site.secret_name == "www-example-com-tls"

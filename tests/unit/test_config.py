@@ -7,14 +7,10 @@ from typing import Any
 
 import pytest
 
-from components.config import (
-    ConfigError,
-    StackSettings,
-    kubernetes_name,
-    load_settings,
-    validate_host,
-)
-from tests.support import ROOT, TEST_CA, lay_out_local_stack, stack_config
+from components.fields import validate_host
+from components.settings import ConfigError, StackSettings, load_settings
+from components.site import kubernetes_name
+from tests.support import CERTIFICATE, ROOT, TEST_CA, lay_out_local_stack, run_program, stack_config
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
 SITE = {"host": "www.example.com", "service": "web"}
@@ -46,7 +42,8 @@ def test_minimal_config_takes_documented_defaults() -> None:
     assert s.static_ip_name == "multisite-dev-ingress"
     assert s.static_ip_region == "europe-west1"
     assert s.reserves_ip
-    assert s.ingress_nginx.version == "4.15.1" and s.ingress_nginx.replicas == 2
+    assert s.edge.key == "ingress-nginx"
+    assert s.edge_config.version == "4.15.1" and s.edge_config.replicas == 2
     assert s.cert_manager.version == "v1.21.2"  # README "Pinned versions"
     assert s.sites == () and s.dns is None and s.cluster is None
 
@@ -67,8 +64,13 @@ def test_dev_uses_staging_and_prod_uses_production() -> None:
 
 
 def test_site_issuer_overrides_the_stack_issuer() -> None:
-    s = settings({**MINIMAL, "sites": [SITE, {**SITE, "host": "b.example.com", "issuer": "prod"}]})
-    assert [s.issuer_for(site) for site in s.sites] == ["letsencrypt-staging", "letsencrypt-prod"]
+    sites = [SITE, {**SITE, "host": "b.example.com", "issuer": "prod"}]
+    config = {"gcp:region": "europe-west1", **{f"multisite:{k}": v for k, v in MINIMAL.items()}}
+    run = run_program({**config, "multisite:sites": sites})
+    issuers = {
+        c.prop("spec", "dnsNames")[0]: c.prop("spec", "issuerRef", "name") for c in run.of_type(CERTIFICATE)
+    }
+    assert issuers == {"www.example.com": "letsencrypt-staging", "b.example.com": "letsencrypt-prod"}
 
 
 def test_reserved_address_means_nothing_to_reserve() -> None:
@@ -761,7 +763,7 @@ def test_free_text_is_handed_on_as_written() -> None:
     cluster = settings({**MINIMAL, "cluster": {"kubeconfig": inline}}).cluster
     assert cluster is not None and cluster.kubeconfig == inline
     values = {"controller": {"config": {"http-snippet": "a\nb\n"}}}
-    assert settings({**MINIMAL, "ingressNginx": {"values": values}}).ingress_nginx.values == values
+    assert settings({**MINIMAL, "ingressNginx": {"values": values}}).edge_config.values == values
 
 
 def test_a_type_error_in_one_section_does_not_hide_a_bad_host_in_another() -> None:
@@ -859,6 +861,9 @@ def test_two_image_sites_cannot_share_a_service_name() -> None:
     ]
 
 
-def test_secret_keys_are_kept_for_the_program() -> None:
-    s = settings(MINIMAL, secret_keys=frozenset({"acme"}))
-    assert s.is_secret("acme") and not s.is_secret("cluster")
+def test_sections_set_with_secret_arrive_marked_secret() -> None:
+    raw = {**MINIMAL, "cluster": {"skipAwait": True}, "staticIp": {"address": PUBLIC_IP}}
+    s = settings(raw, secret_keys=frozenset({"acme", "staticIp"}))
+    assert s.acme.secret and s.static_ip.secret
+    assert s.cluster is not None and not s.cluster.secret
+    assert not s.cert_manager.secret and not s.edge_config.secret

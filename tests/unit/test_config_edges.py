@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from components.config import ConfigError, StackSettings, kubernetes_name, load_settings
+from components.settings import ConfigError, StackSettings, load_settings
+from components.site import kubernetes_name
 from tests.support import TEST_CA
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}

@@ -8,8 +8,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import ConfigError, load_settings
 from components.edge.traefik import traefik_values
+from components.settings import ConfigError, load_settings
 from tests.support import INGRESS, ISSUER, ProgramRun, Registered, run_program, stack_config
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
@@ -36,15 +36,15 @@ def dev_on(edge: str | None) -> dict[str, Any]:
 
 def test_an_absent_edge_is_ingress_nginx_as_before() -> None:
     settings = load_settings(MINIMAL, stack="dev", gcp_region="europe-west1")
-    assert settings.edge == "ingress-nginx"
-    assert settings.edge_config is settings.ingress_nginx
-    assert settings.ingress_nginx.version == "4.15.1"
+    assert settings.edge.key == "ingress-nginx"
+    assert type(settings.edge_config) is settings.edge.config
+    assert settings.edge_config.version == "4.15.1"
 
 
 def test_traefik_edge_takes_its_own_section() -> None:
     raw = {**MINIMAL, "edge": "traefik", "traefik": {"replicas": 3}}
     settings = load_settings(raw, stack="dev", gcp_region="europe-west1")
-    assert settings.edge == "traefik" and settings.edge_section == "traefik"
+    assert settings.edge.key == "traefik" and settings.edge.section == "traefik"
     assert settings.edge_config.replicas == 3
     assert settings.edge_config.version == "41.3.0"  # the chart pin of issue "a maintained edge"
 
@@ -73,12 +73,12 @@ def test_a_local_chart_directory_serves_the_charts_in_use(tmp_path: Path) -> Non
     (tmp_path / "cert-manager" / "Chart.yaml").write_text("name: cert-manager\n")
     raw = {**MINIMAL, "edge": "traefik", "charts": str(tmp_path)}
     settings = load_settings(raw, stack="dev", gcp_region="europe-west1")
-    assert settings.traefik.chart == str(tmp_path / "traefik-41.3.0.tgz")
+    assert settings.edge_config.chart == str(tmp_path / "traefik-41.3.0.tgz")
     assert settings.cert_manager.chart == str(tmp_path / "cert-manager")
     # A section's own `chart` wins over the directory; the other charts still come from it.
     raw["traefik"] = {"chart": "oci://mirror.example.com/traefik"}
     own = load_settings(raw, stack="dev", gcp_region="europe-west1")
-    assert own.traefik.chart == raw["traefik"]["chart"]
+    assert own.edge_config.chart == raw["traefik"]["chart"]
     assert own.cert_manager.chart == str(tmp_path / "cert-manager")
 
 

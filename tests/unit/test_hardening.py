@@ -12,9 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from components.cert_manager import cert_manager_values
-from components.config import SiteConfig
 from components.edge.ingress_nginx import ingress_nginx_values
-from components.site import certificate_manifest, deployment_manifest, ingress_manifest, service_manifest
+from components.site import (
+    SiteConfig,
+    certificate_manifest,
+    deployment_manifest,
+    ingress_manifest,
+    service_manifest,
+)
 from tests.support import ProgramRun, run_program, stack_config
 
 SITE = SiteConfig(host="www.example.com", aliases=["example.com"], image="nginx:1.29", port=8080, replicas=2)
@@ -92,7 +97,7 @@ def test_cert_manager_overrides_merge_last() -> None:
 
 
 def test_certificate_key_is_ecdsa_p256_rotated_on_every_renewal() -> None:
-    cert = certificate_manifest(SITE, issuer="letsencrypt-staging", wait=False)
+    cert = certificate_manifest(SITE, issuer="letsencrypt-staging")
     assert cert["spec"]["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"}
     assert cert["metadata"]["labels"] == labels("certificate")
 

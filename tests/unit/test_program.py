@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 import pytest
 import yaml
 
-from components.config import ConfigError
+from components.settings import ConfigError
 from tests.support import (
     ADDRESS,
     CERTIFICATE,

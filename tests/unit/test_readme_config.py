@@ -7,8 +7,8 @@ import re
 import pytest
 
 from components.cert_manager import CHART_VERSION as CERT_MANAGER_VERSION
-from components.config import _SECTIONS, KNOWN_KEYS
 from components.edge import CONTROLLERS
+from components.settings import _SECTIONS, KNOWN_KEYS
 from tests.support import ROOT
 
 

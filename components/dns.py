@@ -1,0 +1,58 @@
+"""Cloud DNS: an A record per host, in the stack's managed zone, pointing at the static IP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_gcp as gcp
+from pydantic import Field, field_validator
+
+from components.fields import GCP_NAME, GcpProjectId, Model
+
+
+class DnsConfig(Model):
+    """Cloud DNS: an A record per host and alias in this managed zone."""
+
+    zone: str
+    project: GcpProjectId | None = None
+    ttl: int = Field(default=300, ge=30, le=86400)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        if not GCP_NAME.match(value):
+            raise ValueError(
+                "expected the name of a Cloud DNS managed zone, e.g. 'example-com' (a letter"
+                " first, then a-z, 0-9 or '-', at most 63 characters; the name, not the DNS name)"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class DnsRecords:
+    """Where a site's A records go: the stack's `multisite:dns`, whole, and what they point at."""
+
+    config: DnsConfig
+    ip: pulumi.Input[str]
+    """The static IP."""
+    project: str | None = None
+    """The stack's `gcp:project`, for a section that names no project of its own."""
+
+    def a_record(self, host: str, *, site: str, parent: pulumi.Resource) -> gcp.dns.RecordSet:
+        """The A record of `host`, a name of the site `site`."""
+        config = self.config
+        # Named after the host alone, which is unique across sites. The old
+        # `<site>-dns-<host>` could repeat (a.com + c.com-dns-d.com vs
+        # a.com-dns-c.com + d.com): a duplicate URN stops the engine half-way.
+        # The alias keeps records made under the old name in place.
+        return gcp.dns.RecordSet(
+            f"{host}-dns",
+            name=f"{host}.",
+            type="A",
+            ttl=config.input(config.ttl),
+            managed_zone=config.input(config.zone),
+            project=config.input(config.project) if config.project else self.project,
+            rrdatas=[self.ip],
+            opts=pulumi.ResourceOptions(parent=parent, aliases=[pulumi.Alias(name=f"{site}-dns-{host}")]),
+        )

@@ -1,0 +1,284 @@
+"""The config models' common ground: the base `Model` and the typed fields they share.
+
+Each component declares its config section in its own module on top of
+`Model`; the rules a value must meet travel with its type (`Host`,
+`GcpName`, `PublicIPv4`, ...), so one rule has one message wherever the
+value appears. `components/settings.py` loads the sections and reports every
+problem at once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import ssl
+import urllib.parse
+from collections.abc import Mapping
+from typing import Annotated, Any, ClassVar, TypeVar, overload
+
+import pulumi
+from pydantic import AfterValidator, BaseModel, ConfigDict, PrivateAttr, ValidationInfo, field_validator
+from pydantic import model_validator as _model_validator
+from pydantic.alias_generators import to_camel
+
+T = TypeVar("T")
+
+NAMESPACE = "multisite"
+"""The config namespace of every key the program reads (`multisite:sites`)."""
+
+# Kubernetes names (apimachinery validation): most objects and namespaces take a
+# DNS-1123 label; a Service name must be a DNS-1035 label (a letter first).
+DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DNS_1035_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
+# GCP: resource names (RFC 1035, at most 63), project IDs (6-30, optionally
+# behind a legacy `domain:` prefix), regions, zones.
+GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
+_GCP_PROJECT = re.compile(r"^([a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
+GCP_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
+# An exact chart version (a pin, not a range): 1.2.3 or v1.2.3, with optional pre-release/build.
+_CHART_VERSION = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-+][0-9A-Za-z.+-]+)?$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+HOST_EXPECTED = (
+    "a lower-case DNS name such as 'www.example.com': at least two labels of"
+    " a-z, 0-9 and '-', each 1-63 characters, 253 in all, no wildcard"
+)
+
+
+def check_exact_string(value: Any) -> None:
+    """Strings arrive exactly as meant: not empty, no surrounding space, no control characters."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            try:
+                check_exact_string(item)
+            except ValueError as err:
+                raise ValueError(f"[{i}] {item!r}: {err}") from None
+    if not isinstance(value, str):
+        return
+    if value == "":
+        raise ValueError("expected a non-empty string")
+    if value != value.strip():
+        raise ValueError(
+            "expected no leading or trailing whitespace (a YAML block scalar such as"
+            " `key: |` adds a newline at the end; use a plain or quoted string)"
+        )
+    if _CONTROL.search(value):
+        raise ValueError("expected no control characters (tabs, newlines, ...)")
+
+
+class Model(BaseModel):
+    """Base for config objects: camelCase keys, exact types, unknown keys rejected, immutable.
+
+    Every given value is checked before its type: an explicit null (`key:` with
+    nothing after it) is an error, never a silent default, and strings must be
+    exact (see `check_exact_string`) except in `FREE_TEXT` fields.
+
+    A section set with `pulumi config set --secret` is marked secret when it is
+    loaded; its component passes each value through `input()` on its way into
+    a resource, so the value stays secret in the state and in previews.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
+    )
+    FREE_TEXT: ClassVar[frozenset[str]] = frozenset()
+    """Fields whose text is handed on as it is (inline YAML, Helm values)."""
+    _secret: bool = PrivateAttr(default=False)
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The keys this object accepts, as written in a stack file."""
+        return sorted(f.alias or n for n, f in cls.model_fields.items())
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+        """Rules between keys, on the keys as given (camelCase). Runs on raw input too,
+        so they are reported even when a field's own value is wrong."""
+        return []
+
+    @property
+    def secret(self) -> bool:
+        """True when this section was set with `--secret`."""
+        return self._secret
+
+    def as_secret(self: M) -> M:
+        """A copy of this section marked secret, with its nested objects."""
+        copy = self.model_copy()
+        copy._secret = True
+        return copy
+
+    @overload
+    def input(self, value: pulumi.Output[T]) -> pulumi.Output[T]: ...
+    @overload
+    def input(self, value: T) -> pulumi.Input[T]: ...
+    def input(self, value: Any) -> Any:
+        """`value`, taken from this section, as a resource input: a Pulumi secret when
+        the section is secret, else as it is.
+
+        Pulumi encrypts a secret input in the state and masks it in previews; a
+        plain value taken from a secret key would be stored in clear text.
+        """
+        return pulumi.Output.secret(value) if self._secret else value
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _given_exactly(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            raise ValueError("expected a value, got an empty one (null); remove the key to take its default")
+        if info.field_name not in cls.FREE_TEXT:
+            check_exact_string(value)
+        return value
+
+    @_model_validator(mode="after")
+    def _shape(self) -> Model:
+        fields = type(self).model_fields
+        given = {fields[n].alias or n: getattr(self, n) for n in self.model_fields_set}
+        problems = type(self).shape_problems(given)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+M = TypeVar("M", bound=Model)
+
+
+def validate_host(value: str) -> str:
+    """Check one host name for an HTTP-01 certificate; return it unchanged."""
+    if not isinstance(value, str):
+        raise ValueError(f"expected {HOST_EXPECTED}")
+    if "*" in value:
+        raise ValueError(
+            "expected a host without wildcard: HTTP-01 validation cannot issue wildcard certificates"
+        )
+    if value != value.lower():
+        raise ValueError(f"expected lower case ({value.lower()!r}); {HOST_EXPECTED}")
+    if len(value) > 253:
+        raise ValueError(f"expected at most 253 characters, got {len(value)}")
+    labels = value.split(".")
+    if len(labels) < 2 or not all(DNS_LABEL.match(label) for label in labels):
+        raise ValueError(f"expected {HOST_EXPECTED}")
+    if labels[-1].isdigit():
+        raise ValueError("expected a DNS name, not an IP address")
+    return value
+
+
+def is_host(value: Any) -> bool:
+    """True when `validate_host` accepts `value`."""
+    try:
+        validate_host(value)
+    except ValueError:
+        return False
+    return True
+
+
+# Where an address cannot be reached from the internet, and why (IANA special-purpose registry).
+_NOT_PUBLIC: tuple[tuple[ipaddress.IPv4Network, str], ...] = tuple(
+    (ipaddress.IPv4Network(net), why)
+    for net, why in [
+        ("0.0.0.0/8", "'this network' (0.0.0.0/8), never a destination"),
+        ("127.0.0.0/8", "a loopback address (127.0.0.0/8)"),
+        ("169.254.0.0/16", "a link-local address (169.254.0.0/16)"),
+        ("10.0.0.0/8", "a private address (RFC 1918)"),
+        ("172.16.0.0/12", "a private address (RFC 1918)"),
+        ("192.168.0.0/16", "a private address (RFC 1918)"),
+        ("100.64.0.0/10", "in the shared address space of carrier-grade NAT (100.64.0.0/10)"),
+        ("192.0.2.0/24", "a documentation address (TEST-NET-1)"),
+        ("198.51.100.0/24", "a documentation address (TEST-NET-2)"),
+        ("203.0.113.0/24", "a documentation address (TEST-NET-3)"),
+        ("198.18.0.0/15", "a benchmarking address (198.18.0.0/15)"),
+        ("224.0.0.0/4", "a multicast address (224.0.0.0/4)"),
+        ("240.0.0.0/4", "a reserved address (240.0.0.0/4)"),
+    ]
+)
+
+
+def public_ipv4(value: str) -> str:
+    """Check that `value` is an IPv4 address the internet can reach; return it unchanged."""
+    try:
+        address = ipaddress.IPv4Address(value)
+    except ValueError:
+        raise ValueError("expected an IPv4 address such as '34.120.10.20'") from None
+    why = next((why for net, why in _NOT_PUBLIC if address in net), None)
+    if why is None and not address.is_global:
+        why = "not globally routable (IANA special-purpose range)"
+    if why is not None:
+        raise ValueError(
+            f"expected a public IPv4 address; this is {why}. Let's Encrypt validates HTTP-01"
+            " by fetching http://<host>/.well-known/acme-challenge/... through it from the internet"
+        )
+    return value
+
+
+def gcp_project_id(value: str) -> str:
+    """Check a GCP project ID (`my-project-123`); return it unchanged."""
+    if not _GCP_PROJECT.match(value):
+        raise ValueError(
+            "expected a GCP project ID: 6-30 characters, a lower-case letter first,"
+            " then a-z, 0-9 or '-', not ending in '-' (the ID, not the display name or number)"
+        )
+    return value
+
+
+def gcp_region(value: str) -> str:
+    """Check a GCP region (`europe-west1`, not a zone); return it unchanged."""
+    if not GCP_REGION.match(value):
+        raise ValueError("expected a GCP region such as 'europe-west1' (a region, not a zone)")
+    return value
+
+
+def gcp_name(value: str) -> str:
+    """Check a GCP resource name (RFC 1035, at most 63 characters); return it unchanged."""
+    if not GCP_NAME.match(value):
+        raise ValueError(
+            "expected a GCP resource name: lower-case letter first, then a-z, 0-9"
+            " or '-', at most 63 characters"
+        )
+    return value
+
+
+def acme_directory_url(value: str) -> str:
+    """Check the URL of an ACME directory (`https://host[:port]/path`); return it unchanged."""
+    url = urllib.parse.urlsplit(value)
+    if url.scheme != "https" or not url.hostname:
+        raise ValueError(
+            "expected the https:// URL of an ACME directory, such as"
+            " 'https://ca.internal:14000/dir' (RFC 8555 serves ACME over HTTPS only)"
+        )
+    if url.username is not None or url.password is not None or url.fragment:
+        raise ValueError("expected an ACME directory URL without user, password or #fragment")
+    return value
+
+
+def pem_ca_bundle(value: str) -> str:
+    """Check a PEM bundle of one or more CA certificates; return it unchanged."""
+    blocks = re.findall(r"-----BEGIN ([A-Z0-9 ]+)-----", value)
+    others = sorted({kind for kind in blocks if kind != "CERTIFICATE"})
+    if not blocks or others:
+        found = f"{', '.join(others)} blocks" if others else "no PEM block"
+        raise ValueError(
+            f"expected PEM certificates only (-----BEGIN CERTIFICATE----- blocks); found {found}"
+        )
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cadata=value)
+    except ssl.SSLError as err:
+        raise ValueError(f"expected PEM certificates that parse; OpenSSL says: {err.reason or err}") from None
+    return value
+
+
+def chart_version(value: str) -> str:
+    """Check an exact chart version (a pin, not a range); return it unchanged."""
+    if not _CHART_VERSION.match(value):
+        raise ValueError("expected an exact chart version such as '1.2.3' (a pin, not a range)")
+    return value
+
+
+Host = Annotated[str, AfterValidator(validate_host)]
+"""A host name that can get an HTTP-01 certificate."""
+PublicIPv4 = Annotated[str, AfterValidator(public_ipv4)]
+"""An IPv4 address the internet can reach."""
+GcpProjectId = Annotated[str, AfterValidator(gcp_project_id)]
+GcpRegion = Annotated[str, AfterValidator(gcp_region)]
+GcpName = Annotated[str, AfterValidator(gcp_name)]
+AcmeDirectoryUrl = Annotated[str, AfterValidator(acme_directory_url)]
+PemCaBundle = Annotated[str, AfterValidator(pem_ca_bundle)]
+ChartVersion = Annotated[str, AfterValidator(chart_version)]
