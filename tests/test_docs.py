@@ -7,6 +7,7 @@
   in; the preview identity gets read-only roles only;
 * the CI table of docs/team.md names exactly the workflows and jobs that
   exist, and the `make` targets it names are what those workflows run;
+* the README's example stack file is the committed `Pulumi.dev.yaml`;
 * the Go version the README asks for is the newest `go` line of the engine's
   wrapper modules, and the Pulumi CLI version it states is `.pulumi-version`.
 
@@ -286,6 +287,20 @@ def cli_version_problems(readme: str, versions_env: str) -> list[str]:
     return problems
 
 
+# --- the README's example stack file ----------------------------------------------------
+
+
+def example_problems(readme: str) -> list[str]:
+    """The README shows a stack file "whole": it must be that file, byte for byte."""
+    found = re.findall(r"This is `(Pulumi\.[\w-]+\.yaml)`, whole:\n\n```yaml\n(.*?)```", readme, flags=re.S)
+    if len(found) != 1:
+        return [f"README: {len(found)} stack files shown as 'This is `<file>`, whole:', expected 1"]
+    name, shown = found[0]
+    if not (ROOT / name).is_file() or shown != (ROOT / name).read_text():
+        return [f"README's example is not {name} as committed"]
+    return []
+
+
 # --- tests on the real files ---------------------------------------------------------
 
 
@@ -310,6 +325,10 @@ def test_go_version_matches_engine_modules() -> None:
 def test_cli_version_matches_version_file() -> None:
     readme = README.read_text()
     assert cli_version_problems(readme, (ROOT / "engine" / "versions.env").read_text()) == []
+
+
+def test_readme_example_is_a_real_stack_file() -> None:
+    assert example_problems(README.read_text()) == []
 
 
 # --- the rules catch broken docs -----------------------------------------------------
@@ -382,6 +401,14 @@ def test_version_rules_catch_drift() -> None:
         readme.replace(f"| {version} (`.pulumi-version`)", "| 3.200.0 (`.pulumi-version`)"), env
     )
     assert cli_version_problems(readme, env.replace(f"PULUMI_VERSION={version}", "PULUMI_VERSION=3.200.0"))
+
+
+def test_example_rule_catches_drift() -> None:
+    readme = README.read_text()
+    edited = readme.replace("    issuer: staging\n", "    issuer: prod\n", 1)
+    assert edited != readme
+    assert example_problems(edited) == ["README's example is not Pulumi.dev.yaml as committed"]
+    assert example_problems(readme.replace(", whole:", ":")) != []
 
 
 def test_command_parser_expands_exports_and_loops() -> None:

@@ -1,6 +1,6 @@
 """Every optional config key followed into the resource that must carry it.
 
-A key that is validated and documented (README "Configuration") but never
+A key that is validated and documented (docs/configuration.md) but never
 reaches its resource is a silent bug; each test sets one key to a value that
 differs from its default and finds it in the registered inputs.
 """
