@@ -13,7 +13,7 @@ from components.helm_chart import ChartRelease, merge_values, namespaced_release
 if TYPE_CHECKING:  # config reads the chart pin from this module
     from components.config import CertManagerConfig
 
-# The newest patch of the newest supported line (see README "Pinned versions").
+# The newest patch of the newest supported line (see docs/design.md, "Pinned versions").
 CHART_VERSION = "v1.21.2"
 RELEASE = ChartRelease(
     chart="cert-manager",

@@ -1,4 +1,4 @@
-"""Claims in README.md and docs/team.md that a test can keep honest, all offline.
+"""Claims in README.md and docs/ that a test can keep honest, all offline.
 
 * the CI identities: the gcloud commands in docs/team.md are parsed (shell
   words, `export` variables expanded) and each deploy identity must be bound,
@@ -9,7 +9,8 @@
   exist, and the `make` targets it names are what those workflows run;
 * the README's example stack file is the committed `Pulumi.dev.yaml`;
 * the Go version the README asks for is the newest `go` line of the engine's
-  wrapper modules, and the Pulumi CLI version it states is `.pulumi-version`.
+  wrapper modules, and the Pulumi CLI version that the README's engine table
+  and docs/design.md's pins state is `.pulumi-version`.
 
 Each rule is a function returning problems, shown to fail on a broken copy.
 """
@@ -19,11 +20,17 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from tests.test_workflows import DEPLOY, PREVIEW, ROOT, deploy_jobs, environment_name, jobs, load, steps
 
 TEAM = ROOT / "docs" / "team.md"
 README = ROOT / "README.md"
+DESIGN = ROOT / "docs" / "design.md"
+# Tables that state the Pulumi CLI's version: the engine's binaries and the pins.
+CLI_VERSION_DOCS = (README, DESIGN)
 
 PREVIEW_SA = "multisite-preview"
 # Roles that can read but not change anything the preview looks at.
@@ -275,13 +282,11 @@ def cli_version_problems(readme: str, versions_env: str) -> list[str]:
     problems: list[str] = []
     rows = re.findall(r"^\|[^|\n]*(?:Pulumi CLI|`pulumi`)[^|\n]*\|([^\n]*)$", readme, flags=re.M)
     if not rows:
-        problems.append("README: no table row for the Pulumi CLI")
+        problems.append("no table row for the Pulumi CLI")
     for row in rows:
         found = set(re.findall(r"\b3\.\d+\.\d+\b", row))
         if found != {version} or ".pulumi-version" not in row:
-            problems.append(
-                f"README row says {sorted(found)}, `.pulumi-version` says {version}: {row.strip()}"
-            )
+            problems.append(f"a row says {sorted(found)}, `.pulumi-version` says {version}: {row.strip()}")
     if f"PULUMI_VERSION={version}" not in versions_env.splitlines():
         problems.append(f"engine/versions.env must build the CLI of .pulumi-version ({version})")
     return problems
@@ -322,9 +327,9 @@ def test_go_version_matches_engine_modules() -> None:
     assert go_version_problems(README.read_text(), (ROOT / "scripts" / "engine").read_text()) == []
 
 
-def test_cli_version_matches_version_file() -> None:
-    readme = README.read_text()
-    assert cli_version_problems(readme, (ROOT / "engine" / "versions.env").read_text()) == []
+@pytest.mark.parametrize("doc", CLI_VERSION_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_cli_version_matches_version_file(doc: Path) -> None:
+    assert cli_version_problems(doc.read_text(), (ROOT / "engine" / "versions.env").read_text()) == []
 
 
 def test_readme_example_is_a_real_stack_file() -> None:
@@ -397,9 +402,12 @@ def test_version_rules_catch_drift() -> None:
     assert go_version_problems(readme, "need Go >= 1.24")
     version = (ROOT / ".pulumi-version").read_text().strip()
     env = (ROOT / "engine" / "versions.env").read_text()
-    assert cli_version_problems(
-        readme.replace(f"| {version} (`.pulumi-version`)", "| 3.200.0 (`.pulumi-version`)"), env
-    )
+    rows = {README: f"| {version} (`.pulumi-version`)", DESIGN: f"| Pulumi CLI | {version} |"}
+    assert set(rows) == set(CLI_VERSION_DOCS)
+    for doc, row in rows.items():
+        text = doc.read_text()
+        assert row in text, doc
+        assert cli_version_problems(text.replace(row, row.replace(version, "3.200.0")), env), doc
     assert cli_version_problems(readme, env.replace(f"PULUMI_VERSION={version}", "PULUMI_VERSION=3.200.0"))
 
 

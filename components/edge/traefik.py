@@ -55,7 +55,7 @@ def traefik_values(
         "externalTrafficPolicy": "Local",
     }
     if load_balancer_ip is not None:
-        # Bound as ingress-nginx's is (README: why loadBalancerIP).
+        # Bound as ingress-nginx's is (docs/design.md: why loadBalancerIP).
         service_spec["loadBalancerIP"] = load_balancer_ip
     values: dict[str, Any] = {
         "image": {"tag": TRAEFIK_VERSION},

@@ -103,7 +103,8 @@ def test_chart_source_upstream_mirror_and_local_directory() -> None:
     }
     oci = "oci://quay.io/jetstack/charts/cert-manager"
     assert chart_source("cert-manager", "https://charts.jetstack.io", oci) == {"chart": oci}
-    # A plain-HTTP mirror inside a private network is a repository URL too (README: "a repository URL").
+    # A plain-HTTP mirror inside a private network is a repository URL too
+    # (docs/configuration.md: "a repository URL").
     plain = chart_source("cert-manager", "https://charts.jetstack.io", "http://mirror.internal/charts")
     assert (
         plain["chart"] == "cert-manager" and plain["repository_opts"].repo == "http://mirror.internal/charts"
@@ -159,7 +160,7 @@ def test_certificate_covers_host_and_aliases() -> None:
 
 def test_certificate_waits_for_ready_when_asked_and_for_a_bounded_time() -> None:
     cert = certificate_manifest(SITE, issuer="letsencrypt-staging", wait=True)
-    # Five minutes by default (README, multisite:acme.certificateTimeout).
+    # Five minutes by default (docs/configuration.md, multisite:acme.certificateTimeout).
     assert cert["metadata"]["annotations"] == {
         "pulumi.com/waitFor": "condition=Ready",
         "pulumi.com/timeoutSeconds": "300",

@@ -47,7 +47,7 @@ def test_minimal_config_takes_documented_defaults() -> None:
     assert s.static_ip_region == "europe-west1"
     assert s.reserves_ip
     assert s.ingress_nginx.version == "4.15.1" and s.ingress_nginx.replicas == 2
-    assert s.cert_manager.version == "v1.21.2"  # README "Pinned versions"
+    assert s.cert_manager.version == "v1.21.2"  # docs/design.md "Pinned versions"
     assert s.sites == () and s.dns is None and s.cluster is None
 
 
@@ -275,7 +275,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "both service and image",
         {**MINIMAL, "sites": [{**SITE, "image": "nginx:1.29"}]},
-        # README: `service` routes to an existing Service, `image` also deploys the container.
+        # docs/configuration.md: `service` routes to an existing Service, `image` also deploys the container.
         [
             "multisite:sites[0]",
             ": expected exactly one of 'service' (route to an existing Service) or 'image'",
