@@ -7,10 +7,11 @@
   in; the preview identity gets read-only roles only;
 * the CI table of docs/team.md names exactly the workflows and jobs that
   exist, and the `make` targets it names are what those workflows run;
-* the README's example stack file is the committed `Pulumi.dev.yaml`;
+* the README's example stack file is the committed `Pulumi.dev.yaml`, and the
+  command it says `.ci/run` runs is the one `.ci/run` runs;
 * the Go version the README asks for is the newest `go` line of the engine's
-  wrapper modules, and the Pulumi CLI version that the README's engine table
-  and docs/design.md's pins state is `.pulumi-version`.
+  wrapper modules, and the Pulumi CLI version that the engine's table in
+  docs/development.md and the pins in docs/design.md state is `.pulumi-version`.
 
 Each rule is a function returning problems, shown to fail on a broken copy.
 """
@@ -29,8 +30,9 @@ from tests.test_workflows import DEPLOY, PREVIEW, ROOT, deploy_jobs, environment
 TEAM = ROOT / "docs" / "team.md"
 README = ROOT / "README.md"
 DESIGN = ROOT / "docs" / "design.md"
+DEVELOPMENT = ROOT / "docs" / "development.md"
 # Tables that state the Pulumi CLI's version: the engine's binaries and the pins.
-CLI_VERSION_DOCS = (README, DESIGN)
+CLI_VERSION_DOCS = (DEVELOPMENT, DESIGN)
 
 PREVIEW_SA = "multisite-preview"
 # Roles that can read but not change anything the preview looks at.
@@ -306,6 +308,22 @@ def example_problems(readme: str) -> list[str]:
     return []
 
 
+# --- the README's test command is what CI runs ------------------------------------------
+
+
+def ci_command_problems(readme: str, ci_run: str) -> list[str]:
+    """The README's command marked "(what .ci/run runs)" is the command `.ci/run` ends with."""
+    section = readme.split("\n## The two commands\n", 1)[1].split("\n## ", 1)[0]
+    marked = [line for block in shell_blocks(section) for line in block.splitlines() if ".ci/run" in line]
+    if len(marked) != 1:
+        return [f'README, "The two commands": {len(marked)} commands marked as what .ci/run runs, expected 1']
+    stated = shlex.split(marked[0].split(" #", 1)[0])
+    run = [line.strip() for line in ci_run.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if shlex.split(run[-1]) != stated:
+        return [f".ci/run ends with `{run[-1]}`, the README says it runs `{' '.join(stated)}`"]
+    return []
+
+
 # --- tests on the real files ---------------------------------------------------------
 
 
@@ -330,6 +348,10 @@ def test_go_version_matches_engine_modules() -> None:
 @pytest.mark.parametrize("doc", CLI_VERSION_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_cli_version_matches_version_file(doc: Path) -> None:
     assert cli_version_problems(doc.read_text(), (ROOT / "engine" / "versions.env").read_text()) == []
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert ci_command_problems(README.read_text(), (ROOT / ".ci" / "run").read_text()) == []
 
 
 def test_readme_example_is_a_real_stack_file() -> None:
@@ -402,13 +424,23 @@ def test_version_rules_catch_drift() -> None:
     assert go_version_problems(readme, "need Go >= 1.24")
     version = (ROOT / ".pulumi-version").read_text().strip()
     env = (ROOT / "engine" / "versions.env").read_text()
-    rows = {README: f"| {version} (`.pulumi-version`)", DESIGN: f"| Pulumi CLI | {version} |"}
+    rows = {DEVELOPMENT: f"| {version} (`.pulumi-version`)", DESIGN: f"| Pulumi CLI | {version} |"}
     assert set(rows) == set(CLI_VERSION_DOCS)
     for doc, row in rows.items():
         text = doc.read_text()
         assert row in text, doc
         assert cli_version_problems(text.replace(row, row.replace(version, "3.200.0")), env), doc
-    assert cli_version_problems(readme, env.replace(f"PULUMI_VERSION={version}", "PULUMI_VERSION=3.200.0"))
+    assert cli_version_problems(
+        DESIGN.read_text(), env.replace(f"PULUMI_VERSION={version}", "PULUMI_VERSION=3.200.0")
+    ) == [f"engine/versions.env must build the CLI of .pulumi-version ({version})"]
+
+
+def test_ci_command_rule_catches_drift() -> None:
+    readme, ci_run = README.read_text(), (ROOT / ".ci" / "run").read_text()
+    assert ci_command_problems(readme, ci_run.replace("make test\n", "make test-unit\n")) == [
+        ".ci/run ends with `make test-unit`, the README says it runs `make test`"
+    ]
+    assert ci_command_problems(readme.replace("(what .ci/run runs)", "(all of it)"), ci_run) != []
 
 
 def test_example_rule_catches_drift() -> None:
