@@ -76,7 +76,7 @@ bench-engine: setup engine
 	$(PY) -m bench.engine_scale --skip-checkpoints $(BENCH_FLAGS)
 
 # Mutation testing of components/, __main__.py and policy/ against the unit and
-# policy tests (README "Mutation testing"): the score, every surviving mutant
+# policy tests (docs/development.md "Mutation testing"): the score, every surviving mutant
 # and the run time; fails under 95% or on a stale tests/mutation-equivalents.txt.
 mutate: setup
 	$(PY) -m scripts.mutation_report $(MUTATE_FLAGS)

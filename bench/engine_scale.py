@@ -30,7 +30,7 @@ uses) and `gs` (Pulumi's Google Cloud Storage backend against fake-gcs-server
 on loopback, built by scripts/engine; the stack's state is moved there with
 export and import). `--skip-checkpoints` adds a run of each with
 `PULUMI_SKIP_CHECKPOINTS=true`, which saves the state only at the end of an
-operation (see README "Scale" for what a crash then costs).
+operation (see docs/scale.md for what a crash then costs).
 
 Prints a table of medians (`--runs`, default 3) with each step's ratio to
 its floor; with `--json` one JSON object per row after it, the last line

@@ -12,7 +12,7 @@ from components.cluster import Cluster
 from components.fields import ChartVersion
 from components.helm_chart import ChartConfig, ChartRelease, merge_values, namespaced_release
 
-# The newest patch of the newest supported line (see README "Pinned versions").
+# The newest patch of the newest supported line (see docs/design.md, "Pinned versions").
 CHART_VERSION = "v1.21.2"
 RELEASE = ChartRelease(
     chart="cert-manager",

@@ -1,4 +1,4 @@
-"""Claims in README.md and docs/team.md that a test can keep honest, all offline.
+"""Claims in README.md and docs/ that a test can keep honest, all offline.
 
 * the CI identities: the gcloud commands in docs/team.md are parsed (shell
   words, `export` variables expanded) and each deploy identity must be bound,
@@ -7,8 +7,11 @@
   in; the preview identity gets read-only roles only;
 * the CI table of docs/team.md names exactly the workflows and jobs that
   exist, and the `make` targets it names are what those workflows run;
+* the README's example stack file is the committed `Pulumi.dev.yaml`, and the
+  command it says `.ci/run` runs is the one `.ci/run` runs;
 * the Go version the README asks for is the newest `go` line of the engine's
-  wrapper modules, and the Pulumi CLI version it states is `.pulumi-version`.
+  wrapper modules, and the Pulumi CLI version that the engine's table in
+  docs/development.md and the pins in docs/design.md state is `.pulumi-version`.
 
 Each rule is a function returning problems, shown to fail on a broken copy.
 """
@@ -18,11 +21,18 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
 
 from tests.test_workflows import DEPLOY, PREVIEW, ROOT, deploy_jobs, environment_name, jobs, load, steps
 
 TEAM = ROOT / "docs" / "team.md"
 README = ROOT / "README.md"
+DESIGN = ROOT / "docs" / "design.md"
+DEVELOPMENT = ROOT / "docs" / "development.md"
+# Tables that state the Pulumi CLI's version: the engine's binaries and the pins.
+CLI_VERSION_DOCS = (DEVELOPMENT, DESIGN)
 
 PREVIEW_SA = "multisite-preview"
 # Roles that can read but not change anything the preview looks at.
@@ -274,16 +284,44 @@ def cli_version_problems(readme: str, versions_env: str) -> list[str]:
     problems: list[str] = []
     rows = re.findall(r"^\|[^|\n]*(?:Pulumi CLI|`pulumi`)[^|\n]*\|([^\n]*)$", readme, flags=re.M)
     if not rows:
-        problems.append("README: no table row for the Pulumi CLI")
+        problems.append("no table row for the Pulumi CLI")
     for row in rows:
         found = set(re.findall(r"\b3\.\d+\.\d+\b", row))
         if found != {version} or ".pulumi-version" not in row:
-            problems.append(
-                f"README row says {sorted(found)}, `.pulumi-version` says {version}: {row.strip()}"
-            )
+            problems.append(f"a row says {sorted(found)}, `.pulumi-version` says {version}: {row.strip()}")
     if f"PULUMI_VERSION={version}" not in versions_env.splitlines():
         problems.append(f"engine/versions.env must build the CLI of .pulumi-version ({version})")
     return problems
+
+
+# --- the README's example stack file ----------------------------------------------------
+
+
+def example_problems(readme: str) -> list[str]:
+    """The README shows a stack file "whole": it must be that file, byte for byte."""
+    found = re.findall(r"This is `(Pulumi\.[\w-]+\.yaml)`, whole:\n\n```yaml\n(.*?)```", readme, flags=re.S)
+    if len(found) != 1:
+        return [f"README: {len(found)} stack files shown as 'This is `<file>`, whole:', expected 1"]
+    name, shown = found[0]
+    if not (ROOT / name).is_file() or shown != (ROOT / name).read_text():
+        return [f"README's example is not {name} as committed"]
+    return []
+
+
+# --- the README's test command is what CI runs ------------------------------------------
+
+
+def ci_command_problems(readme: str, ci_run: str) -> list[str]:
+    """The README's command marked "(what .ci/run runs)" is the command `.ci/run` ends with."""
+    section = readme.split("\n## The two commands\n", 1)[1].split("\n## ", 1)[0]
+    marked = [line for block in shell_blocks(section) for line in block.splitlines() if ".ci/run" in line]
+    if len(marked) != 1:
+        return [f'README, "The two commands": {len(marked)} commands marked as what .ci/run runs, expected 1']
+    stated = shlex.split(marked[0].split(" #", 1)[0])
+    run = [line.strip() for line in ci_run.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if shlex.split(run[-1]) != stated:
+        return [f".ci/run ends with `{run[-1]}`, the README says it runs `{' '.join(stated)}`"]
+    return []
 
 
 # --- tests on the real files ---------------------------------------------------------
@@ -307,9 +345,17 @@ def test_go_version_matches_engine_modules() -> None:
     assert go_version_problems(README.read_text(), (ROOT / "scripts" / "engine").read_text()) == []
 
 
-def test_cli_version_matches_version_file() -> None:
-    readme = README.read_text()
-    assert cli_version_problems(readme, (ROOT / "engine" / "versions.env").read_text()) == []
+@pytest.mark.parametrize("doc", CLI_VERSION_DOCS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_cli_version_matches_version_file(doc: Path) -> None:
+    assert cli_version_problems(doc.read_text(), (ROOT / "engine" / "versions.env").read_text()) == []
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert ci_command_problems(README.read_text(), (ROOT / ".ci" / "run").read_text()) == []
+
+
+def test_readme_example_is_a_real_stack_file() -> None:
+    assert example_problems(README.read_text()) == []
 
 
 # --- the rules catch broken docs -----------------------------------------------------
@@ -378,10 +424,31 @@ def test_version_rules_catch_drift() -> None:
     assert go_version_problems(readme, "need Go >= 1.24")
     version = (ROOT / ".pulumi-version").read_text().strip()
     env = (ROOT / "engine" / "versions.env").read_text()
+    rows = {DEVELOPMENT: f"| {version} (`.pulumi-version`)", DESIGN: f"| Pulumi CLI | {version} |"}
+    assert set(rows) == set(CLI_VERSION_DOCS)
+    for doc, row in rows.items():
+        text = doc.read_text()
+        assert row in text, doc
+        assert cli_version_problems(text.replace(row, row.replace(version, "3.200.0")), env), doc
     assert cli_version_problems(
-        readme.replace(f"| {version} (`.pulumi-version`)", "| 3.200.0 (`.pulumi-version`)"), env
-    )
-    assert cli_version_problems(readme, env.replace(f"PULUMI_VERSION={version}", "PULUMI_VERSION=3.200.0"))
+        DESIGN.read_text(), env.replace(f"PULUMI_VERSION={version}", "PULUMI_VERSION=3.200.0")
+    ) == [f"engine/versions.env must build the CLI of .pulumi-version ({version})"]
+
+
+def test_ci_command_rule_catches_drift() -> None:
+    readme, ci_run = README.read_text(), (ROOT / ".ci" / "run").read_text()
+    assert ci_command_problems(readme, ci_run.replace("make test\n", "make test-unit\n")) == [
+        ".ci/run ends with `make test-unit`, the README says it runs `make test`"
+    ]
+    assert ci_command_problems(readme.replace("(what .ci/run runs)", "(all of it)"), ci_run) != []
+
+
+def test_example_rule_catches_drift() -> None:
+    readme = README.read_text()
+    edited = readme.replace("    issuer: staging\n", "    issuer: prod\n", 1)
+    assert edited != readme
+    assert example_problems(edited) == ["README's example is not Pulumi.dev.yaml as committed"]
+    assert example_problems(readme.replace(", whole:", ":")) != []
 
 
 def test_command_parser_expands_exports_and_loops() -> None:

@@ -59,7 +59,7 @@ def test_program_runs_once_per_test_while_mutmut_collects_stats(
     """The pinned mutmut's stats collection makes tests/unit/test_program.py run per test.
 
     mutmut credits a module fixture's calls to the first test that used it, so
-    a program mutant would meet only that test (README "Mutation testing").
+    a program mutant would meet only that test (docs/development.md "Mutation testing").
     This fails if a mutmut upgrade stops marking its stats collection the way
     `program_run_scope` reads it.
     """

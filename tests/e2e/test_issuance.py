@@ -308,7 +308,7 @@ def test_the_whole_stack_on_prod_reissues_every_certificate_and_refuses_destroy(
     for name in SITES:
         assert issued_by(kube, name) == "letsencrypt-prod"
         assert serial(kube, name) != before[name]
-    # A production stack protects everything (README "Destroy and protection").
+    # A production stack protects everything (docs/operations.md, "Destroy and protection").
     with pytest.raises(auto.CommandError) as refused:
         stack.destroy()
     assert "protected" in str(refused.value)

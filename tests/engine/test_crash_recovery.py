@@ -1,4 +1,4 @@
-"""`pulumi up` killed half-way, and the recovery README "Scale" gives.
+"""`pulumi up` killed half-way, and the recovery docs/scale.md gives.
 
 While `up` adds sites, the CLI and everything it started (language host,
 provider plugin) get SIGKILL, as a lost CI runner or an OOM kill would leave

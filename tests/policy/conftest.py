@@ -2,8 +2,8 @@
 
 The pack runs with policy/ as its directory and imports `multisite_policies`
 as a top-level module. The tests load that same file as
-`policy.multisite_policies` (the name mutmut gives its mutants, README
-"Mutation testing") and make the top-level name point at it, so there is one
+`policy.multisite_policies` (the name mutmut gives its mutants,
+docs/development.md "Mutation testing") and make the top-level name point at it, so there is one
 module object whichever name a test or the pack's `__main__.py` uses.
 """
 

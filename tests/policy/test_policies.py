@@ -410,7 +410,7 @@ def test_issuer_servers_match_names() -> None:
     ],
 )
 def test_a_private_acme_directory_passes(name: str, server: str) -> None:
-    # multisite:acme.servers: the user's explicit choice of CA (README "Configuration").
+    # multisite:acme.servers: the user's explicit choice of CA (docs/configuration.md).
     args = resource_args(mp.CLUSTER_ISSUER, name, issuer_props(name, server))
     assert run_resource(mp.validate_cluster_issuer, args) == []
 

@@ -110,7 +110,8 @@ def test_chart_source_upstream_mirror_and_local_directory() -> None:
     assert source("charts/cert-manager") == {"chart": "charts/cert-manager"}
     oci = "oci://quay.io/jetstack/charts/cert-manager"
     assert source(oci) == {"chart": oci}
-    # A plain-HTTP mirror inside a private network is a repository URL too (README: "a repository URL").
+    # A plain-HTTP mirror inside a private network is a repository URL too
+    # (docs/configuration.md: "a repository URL").
     plain = source("http://mirror.internal/charts")
     assert (
         plain["chart"] == "cert-manager" and plain["repository_opts"].repo == "http://mirror.internal/charts"
@@ -170,7 +171,7 @@ def test_certificate_waits_for_ready_when_asked_and_for_a_bounded_time() -> None
         return certificate_manifest(SITE, issuer="letsencrypt-staging", annotations=annotations)
 
     assert "annotations" not in certificate()["metadata"]  # no wait unless asked
-    # Five minutes by default (README, multisite:acme.certificateTimeout).
+    # Five minutes by default (docs/configuration.md, multisite:acme.certificateTimeout).
     assert certificate(wait_for_certificates=True)["metadata"]["annotations"] == {
         "pulumi.com/waitFor": "condition=Ready",
         "pulumi.com/timeoutSeconds": "300",

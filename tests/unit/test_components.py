@@ -223,4 +223,4 @@ def test_components_register_what_they_expose() -> None:
         "secretName": "www-example-com-tls",
     }
     (address,) = run.of_type("gcp:compute/address:Address")
-    assert address.inputs["networkTier"] == "PREMIUM"  # GKE's default tier (README)
+    assert address.inputs["networkTier"] == "PREMIUM"  # GKE's default tier (docs/configuration.md)

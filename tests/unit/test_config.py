@@ -44,7 +44,7 @@ def test_minimal_config_takes_documented_defaults() -> None:
     assert s.reserves_ip
     assert s.edge.key == "ingress-nginx"
     assert s.edge_config.version == "4.15.1" and s.edge_config.replicas == 2
-    assert s.cert_manager.version == "v1.21.2"  # README "Pinned versions"
+    assert s.cert_manager.version == "v1.21.2"  # docs/design.md "Pinned versions"
     assert s.sites == () and s.dns is None and s.cluster is None
 
 
@@ -277,7 +277,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "both service and image",
         {**MINIMAL, "sites": [{**SITE, "image": "nginx:1.29"}]},
-        # README: `service` routes to an existing Service, `image` also deploys the container.
+        # docs/configuration.md: `service` routes to an existing Service, `image` also deploys the container.
         [
             "multisite:sites[0]",
             ": expected exactly one of 'service' (route to an existing Service) or 'image'",

@@ -1,6 +1,6 @@
 """Config validation at its edges: each limit probed on both sides, each message whole.
 
-Limits come from the systems that receive the value (README "Configuration"):
+Limits come from the systems that receive the value (docs/configuration.md):
 TCP ports 1-65535; DNS names at most 253 characters, labels at most 63
 (RFC 1035); Kubernetes DNS-1123/1035 labels at most 63; GCP resource names at
 most 63 and GKE cluster names at most 40; project IDs 6-30 characters; Cloud
@@ -453,7 +453,7 @@ def test_a_name_of_64_characters_is_shortened_to_a_dns_label() -> None:
     assert len(name) <= 63 and name != host.replace(".", "-")
 
 
-# The sections of README "Configuration", each set to an explicit null (`key:` with nothing after it).
+# The sections of docs/configuration.md, each set to an explicit null (`key:` with nothing after it).
 @pytest.mark.parametrize(
     ("key", "extra"),
     [
@@ -557,7 +557,7 @@ def test_a_duplicate_host_does_not_stop_the_checks_of_the_sites_after_it() -> No
     ]
 
 
-# Strings must arrive exactly as meant (README "Configuration"): a YAML block scalar's
+# Strings must arrive exactly as meant (docs/configuration.md): a YAML block scalar's
 # trailing newline, a stray space or a tab would otherwise reach a resource unseen.
 @pytest.mark.parametrize(
     ("value", "expected"),

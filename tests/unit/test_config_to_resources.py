@@ -1,6 +1,6 @@
 """Every optional config key followed into the resource that must carry it.
 
-A key that is validated and documented (README "Configuration") but never
+A key that is validated and documented (docs/configuration.md) but never
 reaches its resource is a silent bug; each test sets one key to a value that
 differs from its default and finds it in the registered inputs.
 """
@@ -67,7 +67,8 @@ def test_kubeconfig_and_context_reach_the_provider() -> None:
 
 
 def test_skip_await_alone_keeps_the_ambient_kubeconfig() -> None:
-    # README: `multisite:cluster` absent is the ambient kubeconfig; skipAwait applies to any form.
+    # docs/configuration.md: `multisite:cluster` absent is the ambient kubeconfig; skipAwait
+    # applies to any form.
     r = run(
         cluster={"skipAwait": True}, sites=[{"host": "www.example.com", "image": "nginx:1.29", "port": 80}]
     )
@@ -87,7 +88,8 @@ def test_skip_await_alone_keeps_the_ambient_kubeconfig() -> None:
 def test_a_production_stack_protects_its_kubernetes_provider_whatever_the_cluster(
     cluster: dict[str, str] | None,
 ) -> None:
-    # Deleting the provider would orphan every object it made (README: prod protects every resource).
+    # Deleting the provider would orphan every object it made (docs/operations.md: prod protects
+    # every resource).
     sections = {} if cluster is None else {"cluster": cluster}
     (staging,) = run(**sections).of_type(PROVIDER)
     (production,) = run(**sections, acme={"issuer": "prod"}).of_type(PROVIDER)
@@ -166,7 +168,7 @@ def test_chart_versions_sources_and_values_reach_the_releases() -> None:
 
 def test_default_chart_pins_are_the_documented_ones() -> None:
     r = run()
-    assert r.named("edge-release").inputs["version"] == "4.15.1"  # README "Pinned versions"
+    assert r.named("edge-release").inputs["version"] == "4.15.1"  # docs/design.md "Pinned versions"
     assert r.named("cert-manager-release").inputs["version"] == "v1.21.2"
     assert r.named("edge-release").inputs["values"]["controller"]["replicaCount"] == 2
 
@@ -261,4 +263,5 @@ def test_traefik_settings_reach_the_edge_release() -> None:
     )
     assert release["values"]["deployment"]["replicas"] == 3
     assert release["values"]["logs"] == {"general": {"level": "WARN"}}
-    assert run(edge="traefik").named("edge-release").inputs["version"] == "41.3.0"  # README "Pinned versions"
+    # docs/design.md "Pinned versions"
+    assert run(edge="traefik").named("edge-release").inputs["version"] == "41.3.0"

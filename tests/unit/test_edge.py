@@ -132,7 +132,7 @@ def test_traefik_is_hardened() -> None:
     assert values["image"] == {"tag": "v3.7.11"}  # the chart's appVersion, pinned
     assert values["api"] == {"dashboard": False}
     assert "insecure" not in values["api"]
-    assert values["accessLog"] == {"enabled": True, "format": "json"}  # README: JSON access logs
+    assert values["accessLog"] == {"enabled": True, "format": "json"}  # docs/design.md: JSON access logs
     assert values["global"] == {"checkNewVersion": False, "sendAnonymousUsage": False}
     assert values["resources"]["requests"] == {"cpu": "100m", "memory": "90Mi"}
 

@@ -1,6 +1,6 @@
 """Hardening values pinned one by one: a regression here is silent in every other test.
 
-Expected values come from the README ("What the stack builds") and upstream
+Expected values come from docs/design.md ("What the stack builds") and upstream
 documentation, written out here, never read from the code under test:
 ingress-nginx chart 4.15.1 values and ConfigMap docs, cert-manager's
 Certificate API (`spec.privateKey`), the Kubernetes Pod Security Standards
@@ -39,12 +39,12 @@ def test_ingress_nginx_controller_values_are_exactly_the_hardened_set() -> None:
     assert ingress_nginx_values(replicas=2, load_balancer_ip="34.120.10.20") == {
         "controller": {
             "replicaCount": 2,
-            "minAvailable": 1,  # PodDisruptionBudget minAvailable: 1 (README)
+            "minAvailable": 1,  # PodDisruptionBudget minAvailable: 1 (docs/design.md)
             "ingressClass": "nginx",
             "ingressClassResource": {
                 "name": "nginx",
                 "enabled": True,
-                "default": False,  # not the cluster's default IngressClass (README)
+                "default": False,  # not the cluster's default IngressClass (docs/design.md)
                 "controllerValue": "k8s.io/ingress-nginx",  # the chart's controller name
             },
             "watchIngressWithoutClass": False,
@@ -149,7 +149,8 @@ def test_the_deployment_meets_the_restricted_pod_security_standard() -> None:
 
 def test_an_image_site_without_replicas_runs_one_pod() -> None:
     one = SiteConfig(host="www.example.com", image="nginx:1.29")
-    assert deployment_manifest(one, skip_await=False)["spec"]["replicas"] == 1  # README: replicas?: 1
+    # docs/configuration.md: replicas?: 1
+    assert deployment_manifest(one, skip_await=False)["spec"]["replicas"] == 1
 
 
 def test_the_service_selects_the_pods_by_name_and_part_of() -> None:
@@ -181,7 +182,7 @@ def release(run: ProgramRun, name: str) -> dict[str, Any]:
 def test_both_releases_time_out_after_ten_minutes_and_wait_unless_told_not_to() -> None:
     dev = run_program(stack_config("dev"))
     edge, cert_manager = release(dev, "edge-release"), release(dev, "cert-manager-release")
-    # README: the Release times out after 10 minutes (Helm's timeout is in seconds).
+    # docs/design.md: the Release times out after 10 minutes (Helm's timeout is in seconds).
     assert edge["timeout"] == 600 and cert_manager["timeout"] == 600
     assert edge["skipAwait"] is False and cert_manager["skipAwait"] is False
     assert cert_manager["waitForJobs"] is True  # the startupapicheck hook Job

@@ -73,7 +73,7 @@ def test_dev_registers_the_expected_components(dev: ProgramRun) -> None:
 
 
 def test_config_is_read_under_multisite_whatever_the_project_is_called() -> None:
-    # The README documents `multisite:` keys; a team that renames the project in Pulumi.yaml
+    # docs/configuration.md documents `multisite:` keys; a team that renames the project in Pulumi.yaml
     # keeps its stack files as they are.
     run = run_program(stack_config("dev"), project="acme-web")
     hosts = sorted(r.name for r in run.resources if r.type == "multisite:site:Site")
@@ -120,7 +120,7 @@ def test_default_edge_is_ingress_nginx_bound_to_the_static_ip() -> None:
 def test_cert_manager_release_installs_crds_and_waits_for_its_jobs(dev: ProgramRun) -> None:
     release = dev.named("cert-manager-release")
     assert release.inputs["chart"] == "cert-manager"
-    assert release.inputs["version"] == "v1.21.2"  # README "Pinned versions"
+    assert release.inputs["version"] == "v1.21.2"  # docs/design.md "Pinned versions"
     assert release.inputs["repositoryOpts"] == {"repo": "https://charts.jetstack.io"}
     assert release.inputs["values"]["crds"] == {"enabled": True, "keep": True}
     assert release.inputs["waitForJobs"] is True
@@ -165,7 +165,7 @@ def test_only_image_sites_get_a_workload(dev: ProgramRun) -> None:
 def test_an_image_sites_service_routes_its_port_to_the_deployments_pods() -> None:
     # Kubernetes: a Service sends to the pods whose labels match its selector, on
     # the container port its targetPort names; the Ingress reaches the Service on
-    # its port. README: `port` is the container port of an image site.
+    # its port. docs/configuration.md: `port` is the container port of an image site.
     site = {"host": "app.example.com", "image": "nginx:1.29", "port": 8080}
     run = run_program({**stack_config("dev"), "multisite:sites": [site]})
     (service,) = run.of_type(SERVICE)

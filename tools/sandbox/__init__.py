@@ -9,7 +9,7 @@ kubeconfig into its directory.
 ``Sandbox(cluster=True)`` is a small cluster instead: the same two plus
 kube-controller-manager, a node agent that runs pods as local processes, a
 load balancer, and Pebble as the ACME CA, each in its own module of this
-package (README "The sandbox cluster"), in network namespaces of their own.
+package (docs/development.md "The sandbox cluster"), in network namespaces of their own.
 
 On the bare API server kube-controller-manager runs too (namespace deletion,
 garbage collection, Deployments, Jobs: ``tools.sandbox.controller_manager``),

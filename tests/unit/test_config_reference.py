@@ -1,4 +1,5 @@
-"""The README's configuration table says what the config model accepts, no more and no less."""
+"""The configuration reference's key table (docs/configuration.md) says what the config model
+accepts, no more and no less."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from components.edge import CONTROLLERS
 from components.settings import _SECTIONS, KNOWN_KEYS
 from tests.support import ROOT
 
+REFERENCE = ROOT / "docs" / "configuration.md"
+
 
 def config_table() -> dict[str, str]:
-    """`multisite:<key>` -> the rest of its row, from README "## Configuration"."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("\n## Configuration\n", 1)[1].split("\n## ", 1)[0]
+    """`multisite:<key>` -> the rest of its row, from docs/configuration.md "## Keys"."""
+    text = REFERENCE.read_text()
+    section = text.split("\n## Keys\n", 1)[1].split("\n## ", 1)[0]
     rows: dict[str, str] = {}
     for line in section.splitlines():
         cells = line.split(" | ")
@@ -34,7 +37,7 @@ def test_every_field_of_a_section_is_in_its_row(section: str) -> None:
     row = config_table()[section]
     fields = _SECTIONS[section][0].keys()  # the model's camelCase keys
     missing = [key for key in fields if not re.search(rf"\b{key}\b", row)]
-    assert missing == [], f"README's row for multisite:{section} does not mention {missing}"
+    assert missing == [], f"docs/configuration.md's row for multisite:{section} does not mention {missing}"
 
 
 def test_the_documented_chart_pins_are_the_pins() -> None:
