@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt policy/requirements.txt | sha256sum | cut -c1-12)
 
-.PHONY: setup engine lint test-unit test-engine test demo status bench bench-issuance bench-edge bench-engine mutate clean
+.PHONY: setup engine lint test-unit test-engine test demo status docs bench bench-issuance bench-edge bench-engine mutate clean
 
 setup: $(STAMP)
 	@# The policy pack's own virtualenv (PulumiPolicy.yaml: virtualenv venv), as CI's
@@ -56,6 +56,11 @@ demo: setup engine
 # certificate as served. Against the current kubeconfig context.
 status: setup
 	$(PY) -m tools.status $(if $(STACK),--stack $(STACK) --requests) $(STATUS_FLAGS)
+
+# docs/configuration.md's key reference, from the config models' field docstrings
+# (a unit test fails when the committed file is stale).
+docs: setup
+	$(PY) -m scripts.config_reference
 
 bench: setup
 	$(PY) -m bench.program_eval

@@ -30,6 +30,7 @@ class CertManagerConfig(ChartConfig):
     """The cert-manager release."""
 
     version: ChartVersion = CHART_VERSION
+    """The exact chart version (a pin, not a range)."""
 
 
 def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-from pydantic import Field, field_validator
+from pydantic import field_validator
 
 from components.fields import GCP_REGION, GCP_ZONE, GcpProjectId, Model
 
@@ -25,15 +25,19 @@ class ClusterConfig(Model):
     FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"kubeconfig"})
 
     name: str | None = None
+    """A GKE cluster to look up (with `location`); the program builds a kubeconfig that
+    authenticates with `gke-gcloud-auth-plugin`, so no credentials are stored."""
     location: str | None = None
+    """The GKE cluster's region (a regional cluster) or zone (a zonal cluster)."""
     project: GcpProjectId | None = None
+    """The GKE cluster's project, when it is not `gcp:project`."""
     kubeconfig: str | None = None
+    """Any other cluster: the path of a kubeconfig file, or inline kubeconfig YAML."""
     context: str | None = None
-    skip_await: bool = Field(
-        default=False,
-        description="Apply workloads without waiting for readiness (clusters with no"
-        " controllers, like the local sandbox).",
-    )
+    """The kubeconfig's context to use (default: its current-context)."""
+    skip_await: bool = False
+    """Apply workloads without waiting for readiness (clusters with no controllers, like the
+    local sandbox)."""
 
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
@@ -52,6 +56,7 @@ class ClusterConfig(Model):
     @field_validator("name")
     @classmethod
     def _cluster_name(cls, value: str) -> str:
+        """GKE cluster name"""
         if not _GKE_CLUSTER_NAME.match(value):
             raise ValueError(
                 "expected a GKE cluster name: lower-case letter first, then a-z, 0-9 or '-',"
@@ -62,6 +67,7 @@ class ClusterConfig(Model):
     @field_validator("location")
     @classmethod
     def _location(cls, value: str) -> str:
+        """GCP region or zone"""
         if not (GCP_REGION.match(value) or GCP_ZONE.match(value)):
             raise ValueError(
                 "expected the cluster's region ('europe-west1', regional cluster) or zone"
@@ -72,6 +78,7 @@ class ClusterConfig(Model):
     @field_validator("kubeconfig")
     @classmethod
     def _kubeconfig_exists(cls, value: str) -> str:
+        """file path or inline YAML"""
         if not value.strip():
             raise ValueError("expected inline kubeconfig YAML or the path of an existing file")
         if "\n" in value or value.lstrip().startswith(("apiVersion", "{")):

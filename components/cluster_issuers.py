@@ -25,7 +25,9 @@ class AcmeServersConfig(Model):
     """Private ACME directories (step-ca, Pebble, an internal Boulder) in place of Let's Encrypt's."""
 
     staging: AcmeDirectoryUrl | None = None
+    """Directory URL of the `staging` issuer."""
     prod: AcmeDirectoryUrl | None = None
+    """Directory URL of the `prod` issuer."""
 
 
 class AcmeConfig(Model):
@@ -38,16 +40,20 @@ class AcmeConfig(Model):
     FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"ca_bundle"})
 
     issuer: IssuerChoice
+    """The ClusterIssuer of every site that names none: `staging` (`letsencrypt-staging`) or
+    `prod` (`letsencrypt-prod`)."""
     email: EmailStr | None = None
+    """Contact address of the ACME account; optional (Let's Encrypt no longer sends expiry mail)."""
     wait_for_certificates: bool = False
-    certificate_timeout: int = Field(
-        default=300,
-        ge=30,
-        le=3600,
-        description="Seconds `pulumi up` waits for each Certificate (waitForCertificates) before failing.",
-    )
+    """`pulumi up` waits until each Certificate is Ready, and fails loudly when issuance fails."""
+    certificate_timeout: int = Field(default=300, ge=30, le=3600)
+    """Seconds `pulumi up` waits for each Certificate before failing; only with
+    `waitForCertificates: true`."""
     servers: AcmeServersConfig = Field(default_factory=AcmeServersConfig)
+    """Private ACME directories (`https://` URLs of step-ca, Pebble, an internal Boulder) in
+    place of Let's Encrypt's, per issuer; the issuer names stay the same."""
     ca_bundle: PemCaBundle | None = None
+    """PEM certificates that cert-manager trusts for those directories' HTTPS; only with `servers`."""
 
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:

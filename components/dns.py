@@ -15,12 +15,17 @@ class DnsConfig(Model):
     """Cloud DNS: an A record per host and alias in this managed zone."""
 
     zone: str
+    """Name of the Cloud DNS managed zone (the name, not the DNS name); it gets an A record per
+    host and alias, pointing at the static IP."""
     project: GcpProjectId | None = None
+    """The zone's project, when it is not `gcp:project`."""
     ttl: int = Field(default=300, ge=30, le=86400)
+    """Time to live of the records, in seconds."""
 
     @field_validator("zone")
     @classmethod
     def _zone(cls, value: str) -> str:
+        """Cloud DNS zone name"""
         if not GCP_NAME.match(value):
             raise ValueError(
                 "expected the name of a Cloud DNS managed zone, e.g. 'example-com' (a letter"

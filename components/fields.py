@@ -79,7 +79,13 @@ class Model(BaseModel):
     """
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True, strict=True
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        strict=True,
+        # A field's docstring is its description: docs/configuration.md is generated from them.
+        use_attribute_docstrings=True,
     )
     FREE_TEXT: ClassVar[frozenset[str]] = frozenset()
     """Fields whose text is handed on as it is (inline YAML, Helm values)."""

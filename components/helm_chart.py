@@ -25,12 +25,17 @@ class ChartConfig(Model):
     FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"values"})
 
     version: ChartVersion
+    """The exact chart version (a pin, not a range)."""
     chart: str | None = None
+    """Where the chart comes from instead of its upstream repository: a repository URL (a
+    mirror), an `oci://` reference, or a local chart directory or archive (air-gapped use)."""
     values: dict[str, Any] = Field(default_factory=dict)
+    """Helm values, merged last over the program's own."""
 
     @field_validator("chart")
     @classmethod
     def _source(cls, value: str) -> str:
+        """repository URL, `oci://` reference or local path"""
         scheme, sep, _ = value.partition("://")
         if sep and scheme not in ("http", "https", "oci"):
             raise ValueError(

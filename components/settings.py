@@ -130,6 +130,14 @@ def read_settings() -> StackSettings:
 # an error ("required"), the model's defaults ("defaults") or nothing ("none").
 # `multisite:edge` and `multisite:charts` are plain strings, checked on their own.
 _SCALARS = ("edge", "charts")
+SCALAR_KEYS: dict[str, str] = {
+    "edge": "The edge controller, one of the edges below; the default keeps the write-up's, so"
+    " stacks made before this key keep theirs.",
+    "charts": "A local directory every chart in use comes from (air-gapped clusters, the local"
+    " sandbox): `<chart>-<version>.tgz` as `helm pull` writes it, or an unpacked `<chart>/`."
+    " A section's own `chart` wins.",
+}
+"""What each plain-string key means (docs/configuration.md)."""
 _SECTIONS: dict[str, tuple[type[Model], Literal["required", "defaults", "none"]]] = {
     "cluster": (ClusterConfig, "none"),  # the ambient kubeconfig
     "staticIp": (StaticIpConfig, "defaults"),

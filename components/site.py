@@ -61,13 +61,23 @@ class SiteConfig(Model):
     """One web site: its host names and the backend that serves them."""
 
     host: Host
+    """The site's name, unique across every site's host and aliases; its objects are named
+    after it (`www.example.com`: `www-example-com`, TLS Secret `www-example-com-tls`)."""
     aliases: list[str] = Field(default_factory=list)
+    """More names on the same certificate, served the same way."""
     namespace: str = "default"
+    """Namespace of the site's objects."""
     service: str | None = None
+    """An existing Service to route to, as in the write-up; exactly one of `service` and `image`."""
     port: int = Field(default=80, ge=1, le=65535)
+    """The port the backend listens on: the Service's port for `service`, the container's for `image`."""
     image: str | None = None
+    """A container image to deploy: a Deployment running as non-root with TCP probes and
+    resource requests, and a ClusterIP Service in front of it."""
     replicas: int | None = Field(default=None, ge=1, le=100)
+    """Replicas of the `image` Deployment (1 when not set)."""
     issuer: IssuerChoice | None = None
+    """This site's issuer instead of the stack's `acme.issuer`."""
 
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
@@ -86,6 +96,7 @@ class SiteConfig(Model):
     @field_validator("aliases")
     @classmethod
     def _aliases(cls, value: list[str]) -> list[str]:
+        """list of host names"""
         problems = []
         for i, alias in enumerate(value):
             try:
@@ -104,6 +115,7 @@ class SiteConfig(Model):
     @field_validator("namespace")
     @classmethod
     def _namespace(cls, value: str) -> str:
+        """Kubernetes namespace name"""
         if not DNS_LABEL.match(value):
             raise ValueError(
                 "expected a Kubernetes namespace name: a-z, 0-9 and '-', at most 63 characters,"
@@ -114,6 +126,7 @@ class SiteConfig(Model):
     @field_validator("service")
     @classmethod
     def _service(cls, value: str) -> str:
+        """Kubernetes Service name"""
         if not DNS_1035_LABEL.match(value):
             raise ValueError(
                 "expected a Kubernetes Service name: a lower-case letter first, then a-z, 0-9"
@@ -124,6 +137,7 @@ class SiteConfig(Model):
     @field_validator("image")
     @classmethod
     def _image(cls, value: str) -> str:
+        """container image reference"""
         if len(value) > 255 or not _IMAGE.match(value):
             raise ValueError(
                 "expected a container image reference such as"

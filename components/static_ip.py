@@ -15,13 +15,20 @@ NetworkTier = Literal["PREMIUM", "STANDARD"]
 
 
 class StaticIpConfig(Model):
-    """The one external IP every site shares."""
+    """The one external IP every site shares: by default a regional EXTERNAL address the
+    stack reserves and protects."""
 
     enabled: bool = True
+    """False: the load balancer takes an ephemeral IP (`ingressIp` is then not exported, and
+    `dns` cannot be used)."""
     name: GcpName | None = None
+    """GCP name of the address the stack reserves (default `multisite-<stack>-ingress`)."""
     region: GcpRegion | None = None
+    """Region of that address (default `gcp:region`): a load balancer takes a regional address only."""
     network_tier: NetworkTier = "PREMIUM"
+    """Network tier of that address; it must match the load balancer's (GKE's default is PREMIUM)."""
     address: PublicIPv4 | None = None
+    """A public IPv4 address you reserved yourself: nothing is created in GCP."""
 
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:

@@ -15,6 +15,7 @@ class EdgeConfig(ChartConfig):
     """The release of an edge controller: a chart plus how many replicas serve."""
 
     replicas: int = Field(default=2, ge=1, le=20)
+    """Replicas of the controller; from two on, a PodDisruptionBudget keeps one serving."""
 
 
 ValuesBuilder = Callable[..., dict[str, Any]]

@@ -27,6 +27,7 @@ class IngressNginxConfig(EdgeConfig):
     """The ingress-nginx release (edge `ingress-nginx`)."""
 
     version: ChartVersion = CHART_VERSION
+    """The exact chart version (a pin, not a range)."""
 
 
 def ingress_nginx_values(

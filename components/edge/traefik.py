@@ -31,6 +31,7 @@ class TraefikConfig(EdgeConfig):
     """The Traefik release (edge `traefik`)."""
 
     version: ChartVersion = CHART_VERSION
+    """The exact chart version (a pin, not a range)."""
 
 
 def ingress_class_manifest() -> dict[str, Any]:
