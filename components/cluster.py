@@ -7,16 +7,26 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-from pydantic import field_validator
+from pydantic import AfterValidator, field_validator
 
-from components.fields import GCP_REGION, GCP_ZONE, GcpProjectId, Model
+from components.fields import GcpLocation, GcpProjectId, Model, pattern
 
-_GKE_CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$")
+GkeClusterName = Annotated[
+    str,
+    AfterValidator(
+        pattern(
+            re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"),
+            "expected a GKE cluster name: lower-case letter first, then a-z, 0-9 or '-',"
+            " at most 40 characters",
+            name="GKE cluster name",
+        )
+    ),
+]
 
 
 class ClusterConfig(Model):
@@ -24,10 +34,10 @@ class ClusterConfig(Model):
 
     FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"kubeconfig"})
 
-    name: str | None = None
+    name: GkeClusterName | None = None
     """A GKE cluster to look up (with `location`); the program builds a kubeconfig that
     authenticates with `gke-gcloud-auth-plugin`, so no credentials are stored."""
-    location: str | None = None
+    location: GcpLocation | None = None
     """The GKE cluster's region (a regional cluster) or zone (a zonal cluster)."""
     project: GcpProjectId | None = None
     """The GKE cluster's project, when it is not `gcp:project`."""
@@ -52,28 +62,6 @@ class ClusterConfig(Model):
         if "project" in given and not gke:
             problems.append("expected 'project' only together with a GKE {name, location}")
         return problems
-
-    @field_validator("name")
-    @classmethod
-    def _cluster_name(cls, value: str) -> str:
-        """GKE cluster name"""
-        if not _GKE_CLUSTER_NAME.match(value):
-            raise ValueError(
-                "expected a GKE cluster name: lower-case letter first, then a-z, 0-9 or '-',"
-                " at most 40 characters"
-            )
-        return value
-
-    @field_validator("location")
-    @classmethod
-    def _location(cls, value: str) -> str:
-        """GCP region or zone"""
-        if not (GCP_REGION.match(value) or GCP_ZONE.match(value)):
-            raise ValueError(
-                "expected the cluster's region ('europe-west1', regional cluster) or zone"
-                " ('europe-west1-b', zonal cluster)"
-            )
-        return value
 
     @field_validator("kubeconfig")
     @classmethod

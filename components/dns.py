@@ -3,35 +3,37 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import pulumi
 import pulumi_gcp as gcp
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
-from components.fields import GCP_NAME, GcpProjectId, Model
+from components.fields import GCP_NAME, GcpProjectId, Model, pattern
+
+ZoneName = Annotated[
+    str,
+    AfterValidator(
+        pattern(
+            GCP_NAME,
+            "expected the name of a Cloud DNS managed zone, e.g. 'example-com' (a letter first, then"
+            " a-z, 0-9 or '-', at most 63 characters; the name, not the DNS name)",
+            name="Cloud DNS zone name",
+        )
+    ),
+]
 
 
 class DnsConfig(Model):
     """Cloud DNS: an A record per host and alias in this managed zone."""
 
-    zone: str
+    zone: ZoneName
     """Name of the Cloud DNS managed zone (the name, not the DNS name); it gets an A record per
     host and alias, pointing at the static IP."""
     project: GcpProjectId | None = None
     """The zone's project, when it is not `gcp:project`."""
     ttl: int = Field(default=300, ge=30, le=86400)
     """Time to live of the records, in seconds."""
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        """Cloud DNS zone name"""
-        if not GCP_NAME.match(value):
-            raise ValueError(
-                "expected the name of a Cloud DNS managed zone, e.g. 'example-com' (a letter"
-                " first, then a-z, 0-9 or '-', at most 63 characters; the name, not the DNS name)"
-            )
-        return value
 
 
 @dataclass(frozen=True)

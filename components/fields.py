@@ -13,7 +13,7 @@ import ipaddress
 import re
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, ClassVar, TypeVar, overload
 
 import pulumi
@@ -31,11 +31,10 @@ NAMESPACE = "multisite"
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 DNS_1035_LABEL = re.compile(r"^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$")
 # GCP: resource names (RFC 1035, at most 63), project IDs (6-30, optionally
-# behind a legacy `domain:` prefix), regions, zones.
+# behind a legacy `domain:` prefix), regions.
 GCP_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")
 _GCP_PROJECT = re.compile(r"^([a-z0-9][a-z0-9.-]*[a-z0-9]:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]+$")
-GCP_ZONE = re.compile(r"^[a-z]+-[a-z]+[0-9]+-[a-z]$")
 # An exact chart version (a pin, not a range): 1.2.3 or v1.2.3, with optional pre-release/build.
 _CHART_VERSION = re.compile(r"^v?(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)([-+][0-9A-Za-z.+-]+)?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -215,31 +214,36 @@ def public_ipv4(value: str) -> str:
     return value
 
 
-def gcp_project_id(value: str) -> str:
-    """Check a GCP project ID (`my-project-123`); return it unchanged."""
-    if not _GCP_PROJECT.match(value):
-        raise ValueError(
-            "expected a GCP project ID: 6-30 characters, a lower-case letter first,"
-            " then a-z, 0-9 or '-', not ending in '-' (the ID, not the display name or number)"
-        )
-    return value
+def pattern(regex: re.Pattern[str], expected: str, *, name: str) -> Callable[[str], str]:
+    """A check that a whole string matches `regex`, failing with `expected`.
+
+    `name` says what such a string is (`GCP region`): the check's docstring,
+    which the configuration reference shows as the field's type.
+    """
+
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(expected)
+        return value
+
+    check.__doc__ = name
+    return check
 
 
-def gcp_region(value: str) -> str:
-    """Check a GCP region (`europe-west1`, not a zone); return it unchanged."""
-    if not GCP_REGION.match(value):
-        raise ValueError("expected a GCP region such as 'europe-west1' (a region, not a zone)")
-    return value
-
-
-def gcp_name(value: str) -> str:
-    """Check a GCP resource name (RFC 1035, at most 63 characters); return it unchanged."""
-    if not GCP_NAME.match(value):
-        raise ValueError(
-            "expected a GCP resource name: lower-case letter first, then a-z, 0-9"
-            " or '-', at most 63 characters"
-        )
-    return value
+gcp_project_id = pattern(
+    _GCP_PROJECT,
+    "expected a GCP project ID: 6-30 characters, a lower-case letter first,"
+    " then a-z, 0-9 or '-', not ending in '-' (the ID, not the display name or number)",
+    name="GCP project ID",
+)
+gcp_region = pattern(
+    GCP_REGION, "expected a GCP region such as 'europe-west1' (a region, not a zone)", name="GCP region"
+)
+gcp_name = pattern(
+    GCP_NAME,
+    "expected a GCP resource name: lower-case letter first, then a-z, 0-9 or '-', at most 63 characters",
+    name="GCP resource name",
+)
 
 
 def acme_directory_url(value: str) -> str:
@@ -271,11 +275,17 @@ def pem_ca_bundle(value: str) -> str:
     return value
 
 
-def chart_version(value: str) -> str:
-    """Check an exact chart version (a pin, not a range); return it unchanged."""
-    if not _CHART_VERSION.match(value):
-        raise ValueError("expected an exact chart version such as '1.2.3' (a pin, not a range)")
-    return value
+gcp_location = pattern(
+    re.compile(r"^[a-z]+-[a-z]+[0-9]+(-[a-z])?$"),
+    "expected the cluster's region ('europe-west1', regional cluster) or zone"
+    " ('europe-west1-b', zonal cluster)",
+    name="GCP region or zone",
+)
+chart_version = pattern(
+    _CHART_VERSION,
+    "expected an exact chart version such as '1.2.3' (a pin, not a range)",
+    name="exact version",
+)
 
 
 Host = Annotated[str, AfterValidator(validate_host)]
@@ -285,6 +295,7 @@ PublicIPv4 = Annotated[str, AfterValidator(public_ipv4)]
 GcpProjectId = Annotated[str, AfterValidator(gcp_project_id)]
 GcpRegion = Annotated[str, AfterValidator(gcp_region)]
 GcpName = Annotated[str, AfterValidator(gcp_name)]
+GcpLocation = Annotated[str, AfterValidator(gcp_location)]
 AcmeDirectoryUrl = Annotated[str, AfterValidator(acme_directory_url)]
 PemCaBundle = Annotated[str, AfterValidator(pem_ca_bundle)]
 ChartVersion = Annotated[str, AfterValidator(chart_version)]

@@ -6,17 +6,26 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from components.cluster import Cluster
 from components.cluster_issuers import ClusterIssuers, IssuerChoice, wait_annotations
 from components.dns import DnsRecords
 from components.edge import Edge
-from components.fields import DNS_1035_LABEL, DNS_LABEL, NAMESPACE, Host, Model, is_host, validate_host
+from components.fields import (
+    DNS_1035_LABEL,
+    DNS_LABEL,
+    NAMESPACE,
+    Host,
+    Model,
+    is_host,
+    pattern,
+    validate_host,
+)
 from components.metadata import PART_OF, await_annotations, custom_resource, labels, object_meta
 
 # Let's Encrypt signs at most 100 names per certificate.
@@ -32,6 +41,29 @@ _IMAGE = re.compile(
     r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
 )
+
+NamespaceName = Annotated[
+    str,
+    AfterValidator(
+        pattern(
+            DNS_LABEL,
+            "expected a Kubernetes namespace name: a-z, 0-9 and '-', at most 63 characters,"
+            " a letter or digit at each end",
+            name="Kubernetes namespace name",
+        )
+    ),
+]
+ServiceName = Annotated[
+    str,
+    AfterValidator(
+        pattern(
+            DNS_1035_LABEL,
+            "expected a Kubernetes Service name: a lower-case letter first, then a-z, 0-9"
+            " and '-', at most 63 characters, not ending in '-'",
+            name="Kubernetes Service name",
+        )
+    ),
+]
 
 
 def kubernetes_name(host: str) -> str:
@@ -65,9 +97,9 @@ class SiteConfig(Model):
     after it (`www.example.com`: `www-example-com`, TLS Secret `www-example-com-tls`)."""
     aliases: list[str] = Field(default_factory=list)
     """More names on the same certificate, served the same way."""
-    namespace: str = "default"
+    namespace: NamespaceName = "default"
     """Namespace of the site's objects."""
-    service: str | None = None
+    service: ServiceName | None = None
     """An existing Service to route to, as in the write-up; exactly one of `service` and `image`."""
     port: int = Field(default=80, ge=1, le=65535)
     """The port the backend listens on: the Service's port for `service`, the container's for `image`."""
@@ -109,28 +141,6 @@ class SiteConfig(Model):
             raise ValueError(
                 f"expected at most {MAX_NAMES_PER_CERTIFICATE - 1} aliases"
                 " (Let's Encrypt signs at most 100 names per certificate)"
-            )
-        return value
-
-    @field_validator("namespace")
-    @classmethod
-    def _namespace(cls, value: str) -> str:
-        """Kubernetes namespace name"""
-        if not DNS_LABEL.match(value):
-            raise ValueError(
-                "expected a Kubernetes namespace name: a-z, 0-9 and '-', at most 63 characters,"
-                " a letter or digit at each end"
-            )
-        return value
-
-    @field_validator("service")
-    @classmethod
-    def _service(cls, value: str) -> str:
-        """Kubernetes Service name"""
-        if not DNS_1035_LABEL.match(value):
-            raise ValueError(
-                "expected a Kubernetes Service name: a lower-case letter first, then a-z, 0-9"
-                " and '-', at most 63 characters, not ending in '-'"
             )
         return value
 
