@@ -126,10 +126,6 @@ def read_settings() -> StackSettings:
     )
 
 
-# Each top-level key, the model that validates it, and what an absent key means:
-# an error ("required"), the model's defaults ("defaults") or nothing ("none").
-# `multisite:edge` and `multisite:charts` are plain strings, checked on their own.
-_SCALARS = ("edge", "charts")
 SCALAR_KEYS: dict[str, str] = {
     "edge": "The edge controller, one of the edges below; the default keeps the write-up's, so"
     " stacks made before this key keep theirs.",
@@ -137,8 +133,8 @@ SCALAR_KEYS: dict[str, str] = {
     " sandbox): `<chart>-<version>.tgz` as `helm pull` writes it, or an unpacked `<chart>/`."
     " A section's own `chart` wins.",
 }
-"""What each plain-string key means (docs/configuration.md)."""
-_SECTIONS: dict[str, tuple[type[Model], Literal["required", "defaults", "none"]]] = {
+"""The plain-string keys, each checked on its own, and what each means (docs/configuration.md)."""
+SECTIONS: dict[str, tuple[type[Model], Literal["required", "defaults", "none"]]] = {
     "cluster": (ClusterConfig, "none"),  # the ambient kubeconfig
     "staticIp": (StaticIpConfig, "defaults"),
     "acme": (AcmeConfig, "required"),
@@ -147,7 +143,9 @@ _SECTIONS: dict[str, tuple[type[Model], Literal["required", "defaults", "none"]]
     "dns": (DnsConfig, "none"),
     "sites": (SiteConfig, "none"),  # an array of these; absent means no sites
 }
-KNOWN_KEYS = (*_SCALARS, *_SECTIONS)
+"""Each object key, the model that validates it, and what an absent key means: an error
+("required"), the model's defaults ("defaults") or nothing ("none")."""
+KNOWN_KEYS = (*SCALAR_KEYS, *SECTIONS)
 # Host names become resource names (URNs), which Pulumi stores in plain text.
 _NEVER_SECRET = ("sites",)
 _MISSING = "missing; this key is required"
@@ -246,7 +244,7 @@ def load_settings(
     problems.extend(_gcp_problems(gcp_project, gcp_region))
 
     parsed: dict[str, Any] = {}
-    for key, (model, when_absent) in _SECTIONS.items():
+    for key, (model, when_absent) in SECTIONS.items():
         prefix = f"{NAMESPACE}:{key}"
         if key in raw and raw[key] is None:
             problems.append(

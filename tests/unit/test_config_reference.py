@@ -11,7 +11,7 @@ import pytest
 from components.cert_manager import CHART_VERSION as CERT_MANAGER_VERSION
 from components.edge import CONTROLLERS
 from components.fields import Model
-from components.settings import _SECTIONS, KNOWN_KEYS
+from components.settings import KNOWN_KEYS, SECTIONS
 from scripts import config_reference
 from tests.support import ROOT
 
@@ -74,9 +74,9 @@ def test_every_key_is_documented_and_every_documented_key_exists() -> None:
     assert set(key_table()) == set(KNOWN_KEYS)
 
 
-@pytest.mark.parametrize("section", sorted(_SECTIONS))
+@pytest.mark.parametrize("section", sorted(SECTIONS))
 def test_every_field_of_a_section_has_a_row(section: str) -> None:
-    assert sorted(field_rows(section)) == _SECTIONS[section][0].keys()
+    assert sorted(field_rows(section)) == SECTIONS[section][0].keys()
 
 
 def test_the_documented_chart_pins_are_the_pins() -> None:
