@@ -14,12 +14,12 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pydantic import AfterValidator, field_validator
 
-from components.fields import GcpLocation, GcpProjectId, Model, pattern
+from components.fields import GcpLocation, GcpProjectId, Model, Pattern
 
 GkeClusterName = Annotated[
     str,
     AfterValidator(
-        pattern(
+        Pattern(
             re.compile(r"^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$"),
             "expected a GKE cluster name: lower-case letter first, then a-z, 0-9 or '-',"
             " at most 40 characters",

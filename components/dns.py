@@ -9,12 +9,12 @@ import pulumi
 import pulumi_gcp as gcp
 from pydantic import AfterValidator, Field
 
-from components.fields import GCP_NAME, GcpProjectId, Model, pattern
+from components.fields import GCP_NAME, GcpProjectId, Model, Pattern
 
 ZoneName = Annotated[
     str,
     AfterValidator(
-        pattern(
+        Pattern(
             GCP_NAME,
             "expected the name of a Cloud DNS managed zone, e.g. 'example-com' (a letter first, then"
             " a-z, 0-9 or '-', at most 63 characters; the name, not the DNS name)",

@@ -22,8 +22,8 @@ from components.fields import (
     NAMESPACE,
     Host,
     Model,
+    Pattern,
     is_host,
-    pattern,
     validate_host,
 )
 from components.metadata import PART_OF, await_annotations, custom_resource, labels, object_meta
@@ -45,7 +45,7 @@ _IMAGE = re.compile(
 NamespaceName = Annotated[
     str,
     AfterValidator(
-        pattern(
+        Pattern(
             DNS_LABEL,
             "expected a Kubernetes namespace name: a-z, 0-9 and '-', at most 63 characters,"
             " a letter or digit at each end",
@@ -56,7 +56,7 @@ NamespaceName = Annotated[
 ServiceName = Annotated[
     str,
     AfterValidator(
-        pattern(
+        Pattern(
             DNS_1035_LABEL,
             "expected a Kubernetes Service name: a lower-case letter first, then a-z, 0-9"
             " and '-', at most 63 characters, not ending in '-'",
