@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.sandbox import kubelet, network
+from tools.sandbox import network, pods
 
 POD: dict[str, Any] = {
     "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels": {"app": "web"}},
-    "spec": {"serviceAccountName": "web", "nodeName": kubelet.NODE_NAME},
+    "spec": {"serviceAccountName": "web", "nodeName": pods.NODE_NAME},
 }
 
 
@@ -16,18 +16,18 @@ def test_dollar_paren_references_expand_like_the_kubelet() -> None:
     # "If a variable cannot be resolved, the reference in the input string will be
     # unchanged. Double $$ are reduced to a single $" (Container.args, API reference).
     env = {"POD_NAMESPACE": "cert-manager"}
-    assert kubelet.expand("--ns=$(POD_NAMESPACE)", env) == "--ns=cert-manager"
-    assert kubelet.expand("$(MISSING)-x", env) == "$(MISSING)-x"
-    assert kubelet.expand("$$(POD_NAMESPACE)", env) == "$(POD_NAMESPACE)"
-    assert kubelet.expand("cost: $$5", env) == "cost: $5"
+    assert pods.expand("--ns=$(POD_NAMESPACE)", env) == "--ns=cert-manager"
+    assert pods.expand("$(MISSING)-x", env) == "$(MISSING)-x"
+    assert pods.expand("$$(POD_NAMESPACE)", env) == "$(POD_NAMESPACE)"
+    assert pods.expand("cost: $$5", env) == "cost: $5"
 
 
 def test_images_map_to_their_repository_whatever_the_tag_or_digest() -> None:
-    assert kubelet.image_repository("quay.io/jetstack/cert-manager-controller:v1.21.2") == (
+    assert pods.image_repository("quay.io/jetstack/cert-manager-controller:v1.21.2") == (
         "quay.io/jetstack/cert-manager-controller"
     )
-    assert kubelet.image_repository("docker.io/traefik:v3.7.11@sha256:" + "a" * 64) == "docker.io/traefik"
-    assert kubelet.image_repository("registry:5000/team/app") == "registry:5000/team/app"
+    assert pods.image_repository("docker.io/traefik:v3.7.11@sha256:" + "a" * 64) == "docker.io/traefik"
+    assert pods.image_repository("registry:5000/team/app") == "registry:5000/team/app"
 
 
 def test_environment_from_values_fields_and_resources() -> None:
@@ -46,7 +46,7 @@ def test_environment_from_values_fields_and_resources() -> None:
         ],
         "resources": {"limits": {"cpu": "1500m", "memory": "256Mi"}},
     }
-    env = kubelet.container_env(POD, container, "10.244.0.9", 6443)
+    env = pods.container_env(POD, container, "10.244.0.9", 6443)
     assert {k: env[k] for k in ("A", "B", "NS", "IP", "APP")} == {
         "A": "1",
         "B": "1-2",

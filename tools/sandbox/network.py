@@ -80,13 +80,6 @@ def enter(netns: str) -> None:
         os.close(fd)
 
 
-def die_with_parent() -> None:
-    """In a child before exec: get SIGTERM when the thread that started it dies (Linux prctl)."""
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
 def node_name_for(directory: Path) -> str:
     """A netns name unique to a sandbox directory (names are global to the machine)."""
     return "multisite-" + hashlib.sha256(str(directory).encode()).hexdigest()[:10]
