@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -108,7 +109,8 @@ class SandboxState:
     def node_command(self, argv: list[str]) -> list[str]:
         """`argv` run inside the node namespace, as a command a user (root) can type:
         ``ip netns exec <node> ARGV``."""
-        return ["ip", "netns", "exec", self.node.netns, *argv]
+        ip = "ip" if shutil.which("ip") else network.which("ip") or "ip"
+        return [ip, "netns", "exec", self.node.netns, *argv]
 
     def run_in_node(self, cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
         """`subprocess.run(cmd)` inside the node namespace, where pods, the ACME CA,
