@@ -45,6 +45,11 @@ class SandboxState:
         acme_always_valid: bool = False,
     ) -> None:
         self.directory = (Path(directory) if directory is not None else DEFAULT_DIR).resolve()
+        self.kubeconfig = self.directory / "kubeconfig"  # the admin's, for use from this namespace
+        self.node_kubeconfig = self.directory / "node.kubeconfig"  # the admin's inside the node (clusters)
+        self.pki = self.directory / "pki"
+        self.logs = self.directory / "logs"
+        self.state_file = self.directory / STATE_FILE
         self.etcd_binary = etcd or ""
         self.kube_apiserver_binary = kube_apiserver or ""
         self.die_with_parent = die_with_parent
@@ -59,29 +64,6 @@ class SandboxState:
         self.processes: dict[str, dict[str, Any]] = {}
         # The processes this object started, to wait for when they stop (none after `attach`).
         self._children: dict[str, Running] = {}
-
-    # paths -----------------------------------------------------------------
-    @property
-    def kubeconfig(self) -> Path:
-        """The admin kubeconfig, for use from this namespace."""
-        return self.directory / "kubeconfig"
-
-    @property
-    def node_kubeconfig(self) -> Path:
-        """The admin kubeconfig for use inside the node namespace (cluster sandboxes)."""
-        return self.directory / "node.kubeconfig"
-
-    @property
-    def pki(self) -> Path:
-        return self.directory / "pki"
-
-    @property
-    def logs(self) -> Path:
-        return self.directory / "logs"
-
-    @property
-    def state_file(self) -> Path:
-        return self.directory / STATE_FILE
 
     def kubeconfig_text(self) -> str:
         return self.kubeconfig.read_text()
