@@ -69,3 +69,30 @@ def test_pod_addresses_come_after_the_node_and_stay_in_the_pod_network() -> None
             assert f"index {bad}" in str(err)
         else:
             raise AssertionError(f"pod index {bad} accepted")
+
+
+def test_readiness_probes_ask_what_the_pod_spec_names() -> None:
+    # HTTPGetAction: "scheme ... Defaults to HTTP", path defaults to "/"; a port may be
+    # "a number or name" of one of the container's ports (Probe, API reference).
+    ports = [{"name": "http", "containerPort": 8080}]
+    http = {"ports": ports, "readinessProbe": {"httpGet": {"port": "http"}}}
+    assert pods.readiness_url(http, "10.244.0.9") == "http://10.244.0.9:8080/"
+    https = {"readinessProbe": {"httpGet": {"port": 9443, "scheme": "HTTPS", "path": "/healthz"}}}
+    assert pods.readiness_url(https, "10.244.0.9") == "https://10.244.0.9:9443/healthz"
+    assert pods.readiness_url({"readinessProbe": {"tcpSocket": {"port": 53}}}, "10.244.0.9") == (
+        "tcp://10.244.0.9:53"
+    )
+    # No probe: Ready once running ("the default state of readiness ... is Success").
+    assert pods.readiness_url({}, "10.244.0.9") is None
+    assert pods.readiness_url({"readinessProbe": {"httpGet": {"port": "metrics"}}}, "10.244.0.9") == ""
+
+
+def test_a_pod_that_cannot_run_stays_pending_with_the_reason() -> None:
+    container = {"name": "app", "image": "example/app:1"}
+    status = pods.pod_status(
+        container, ip=None, started_at="", restarts=0, ready=False, waiting=("ImageNotInSandbox", "no binary")
+    )
+    assert status["phase"] == "Pending"
+    (state,) = status["containerStatuses"]
+    assert state["state"] == {"waiting": {"reason": "ImageNotInSandbox", "message": "no binary"}}
+    assert "podIP" not in status
