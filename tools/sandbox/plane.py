@@ -95,14 +95,29 @@ class Sandbox(SandboxState):
         self.stop()
 
     def start(self) -> Sandbox:
+        """Start the parts in order, each ready before the next; stop them all if one fails."""
         self.resolve_binaries()
+        if self.cluster and (problem := network.available()):
+            raise SandboxError(f"the sandbox cluster cannot start: {problem}")
         self._clear_directory()
         self.token = secrets.token_hex(24)
         pki.make(self.pki, self.token)
+        self._choose_ports()
+        try:
+            if self.cluster:
+                self.node.create()
+            for part in self.parts():
+                self._start(part)
+            time.sleep(0.5)  # a process that cannot start exits at once
+            for running in self._children.values():
+                running.check()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _choose_ports(self) -> None:
         if self.cluster:
-            problem = network.available()
-            if problem:
-                raise SandboxError(f"the sandbox cluster cannot start: {problem}")
             # Inside the node namespace the well-known ports are free; only
             # the door on this namespace's loopback needs a free port.
             (door_port,) = process.free_ports(1)
@@ -117,18 +132,6 @@ class Sandbox(SandboxState):
                 "controller-manager": controllers,
             }
             self.server = f"https://127.0.0.1:{secure}"
-        try:
-            if self.cluster:
-                self.node.create()
-            for part in self.parts():
-                self._start(part)
-            time.sleep(0.5)  # a process that cannot start exits at once
-            for running in self._children.values():
-                running.check()
-        except BaseException:
-            self.stop()
-            raise
-        return self
 
     def _clear_directory(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
