@@ -53,7 +53,7 @@ STEPS = {
 class Progress:
     """An `on_event` handler that prints `up`'s progress as the CLI's terminal
     display leaves it: one line per resource when its step is done, with how
-    long it took, and the diagnostics that display keeps.
+    long it took, warnings and errors, and the closing count of changes.
 
     The text stream (`on_output`) is the CLI's non-interactive display, which
     prints a line at every status change (creating, each await message,
@@ -76,6 +76,13 @@ class Progress:
             meta = event.res_op_failed_event.metadata
             symbol = STEPS.get(meta.op, ("", ""))[0]
             self.write(f" {symbol:<2} {meta.type} {_name(meta.urn)} failed ({self._took(meta.urn)})")
+        elif event.summary_event is not None:
+            changes = event.summary_event.resource_changes or {}
+            self.write("\nResources:")
+            for op, count in changes.items():
+                symbol, done = STEPS.get(op, ("", "unchanged" if op == "same" else op))
+                self.write(f"    {symbol + ' ' if symbol else ''}{count} {done}")
+            self.write(f"\nDuration: {_duration(event.summary_event.duration_seconds)}")
         elif event.diagnostic_event is not None:
             diag = event.diagnostic_event
             if not diag.ephemeral and diag.severity in ("warning", "error"):
@@ -84,7 +91,13 @@ class Progress:
 
     def _took(self, urn: str) -> str:
         seconds = time.monotonic() - self.started.get(urn, time.monotonic())
-        return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.0f}s"
+        return f"{seconds:.2f}s" if seconds < 1 else _duration(round(seconds))
+
+
+def _duration(seconds: int) -> str:
+    """As the CLI writes a duration: `37s`, `1m3s`."""
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
 
 
 def _name(urn: str) -> str:
@@ -104,7 +117,8 @@ def main() -> int:
         f"(packaged into {cache_dir() / 'charts'})",
         flush=True,
     )
-    sandbox = Sandbox(DEFAULT_DIR, cluster=True)
+    # With --keep its processes must outlive this one (they die with it otherwise).
+    sandbox = Sandbox(DEFAULT_DIR, cluster=True, die_with_parent=not args.keep)
     print(f"starting the sandbox cluster in {DEFAULT_DIR} ...", flush=True)
     started = time.monotonic()
     sandbox.start()
@@ -117,10 +131,7 @@ def main() -> int:
             DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig, acme=sandbox.acme_server
         )
         print("\n`up` of the local stack (the Automation API, tools/local_stack.py):", flush=True)
-        started = time.monotonic()
-        result = stack.up(on_event=Progress(lambda line: print(line, flush=True)))
-        changes = json.dumps(result.summary.resource_changes)
-        print(f"\nup finished in {time.monotonic() - started:.1f}s: {changes}")
+        stack.up(on_event=Progress(lambda line: print(line, flush=True)))
         print("\nStack outputs:")
         print(json.dumps(stack.outputs(), indent=2))
         print("\nIn the cluster (read back with the Kubernetes API):")
@@ -132,6 +143,7 @@ def main() -> int:
             run_shown(command)
     finally:
         if args.keep:
+            sandbox.detach()
             print(
                 f"\nSandbox left running. KUBECONFIG={sandbox.kubeconfig}\n"
                 "The commands above run again from this directory (as root).\n"

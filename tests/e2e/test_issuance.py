@@ -139,7 +139,10 @@ def test_the_demos_printed_commands_run_again_when_pasted_into_a_shell(
         subprocess.run(shlex.join(command), shell=True, cwd=REPO_ROOT, capture_output=True, text=True)
         for command in node_commands(cluster_sandbox, acme_root)
     ]
-    assert status.returncode == 0, status.stdout + status.stderr
+    rows = table(status.stdout)  # the report with --requests, as tools.status prints it
+    assert set(rows) == set().union(*SITES.values()), status.stdout + status.stderr
+    assert rows["www.example.com"]["HTTPS"].startswith("200, ")
+    assert status.returncode == 1  # the sites with no pods answer 503, and it says so
     assert http.returncode == 0, http.stderr  # the real curl, in the node namespace
     assert re.search(r"^< HTTP/[\d.]+ 308", http.stderr, re.M), http.stderr
     assert re.search(r"^< location: https://www.example.com/\s*$", http.stderr, re.M | re.I), http.stderr

@@ -71,3 +71,12 @@ def test_the_demo_runs_status_and_real_curl_inside_the_node_namespace() -> None:
         assert command[4] == "curl" and command[-1] == url
         assert f"www.example.com:{port}:{pebble.EDGE_IP}" in command
         assert command[command.index("--cacert") + 1] == ".sandbox/acme-root.pem"
+
+
+def test_up_ends_with_the_count_of_changes_and_the_duration_as_the_cli_does() -> None:
+    # The CLI's closing lines, from a real `up` of the local stack (tests/e2e, on_output):
+    # "Resources:", "    + 22 created", "", "Duration: 37s".
+    lines: list[str] = []
+    summary = events.SummaryEvent(False, 37, {events.OpType.CREATE: 22}, {})
+    Progress(lines.append)(_event(1, summary_event=summary))
+    assert "\n".join(lines) == "\nResources:\n    + 22 created\n\nDuration: 37s"
