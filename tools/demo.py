@@ -2,26 +2,106 @@
 
 Starts the sandbox cluster (tools/sandbox: controllers, cert-manager and
 Traefik as pods, Pebble as the ACME CA; needs root for its network
-namespaces), runs `up` on the `local` stack with its example sites, prints
-the stack outputs, what now exists in the cluster, the status report (each
-host's certificate, issued by the sandbox CA, with its expiry, the redirect
-and the HTTPS answer) and a live request through the edge. Then it
-tears the sandbox down (`--keep` leaves it up and prints how to reach it).
-Without root it stops at once and says why: the real charts need pods to run.
+namespaces), runs `up` on the `local` stack with its example sites through
+the Automation API (tools/local_stack.py), printing its progress as the
+`pulumi` CLI's display ends it: one line per resource. Then the stack
+outputs, what now exists in the cluster, the status report (each host's
+certificate, issued by the sandbox CA, with its expiry, the redirect and the
+HTTPS answer) and two requests through the edge with the real `curl -v`.
+
+The status report and the requests run inside the sandbox's node namespace,
+where its DNS server and the edge's address are, with ``ip netns exec``;
+each is printed exactly as it ran (``$ ...``), so a user (root) can run it
+again from the repository while the sandbox runs (``--keep``). Then it tears
+the sandbox down. Without root it stops at once and says why: the real
+charts need pods to run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
+import subprocess
 import sys
 import time
+import urllib.parse
+from collections.abc import Callable
+from pathlib import Path
 
-from tools.engine_env import UPSTREAM, cache_dir
+from pulumi import automation as auto
+
+from tools.engine_env import REPO_ROOT, UPSTREAM, cache_dir
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
 from tools.sandbox import DEFAULT_DIR, Sandbox, network, pebble
+
+# The CLI's symbol and past tense for each step it shows ("same" steps it does not).
+STEPS = {
+    "create": ("+", "created"),
+    "update": ("~", "updated"),
+    "delete": ("-", "deleted"),
+    "replace": ("+-", "replaced"),
+    "create-replacement": ("++", "created replacement"),
+    "delete-replaced": ("--", "deleted original"),
+    "read": (">", "read"),
+    "import": ("=", "imported"),
+}
+
+
+class Progress:
+    """An `on_event` handler that prints `up`'s progress as the CLI's terminal
+    display leaves it: one line per resource when its step is done, with how
+    long it took, warnings and errors, and the closing count of changes.
+
+    The text stream (`on_output`) is the CLI's non-interactive display, which
+    prints a line at every status change (creating, each await message,
+    created), so each resource appears three or four times there.
+    """
+
+    def __init__(self, write: Callable[[str], None] = print) -> None:
+        self.write = write
+        self.started: dict[str, float] = {}
+
+    def __call__(self, event: auto.EngineEvent) -> None:
+        if event.resource_pre_event is not None:
+            self.started[event.resource_pre_event.metadata.urn] = time.monotonic()
+        elif event.res_outputs_event is not None:
+            meta = event.res_outputs_event.metadata
+            if meta.op in STEPS:
+                symbol, done = STEPS[meta.op]
+                self.write(f" {symbol:<2} {meta.type} {_name(meta.urn)} {done} ({self._took(meta.urn)})")
+        elif event.res_op_failed_event is not None:
+            meta = event.res_op_failed_event.metadata
+            symbol = STEPS.get(meta.op, ("", ""))[0]
+            self.write(f" {symbol:<2} {meta.type} {_name(meta.urn)} failed ({self._took(meta.urn)})")
+        elif event.summary_event is not None:
+            changes = event.summary_event.resource_changes or {}
+            self.write("\nResources:")
+            for op, count in changes.items():
+                symbol, done = STEPS.get(op, ("", "unchanged" if op == "same" else op))
+                self.write(f"    {symbol + ' ' if symbol else ''}{count} {done}")
+            self.write(f"\nDuration: {_duration(event.summary_event.duration_seconds)}")
+        elif event.diagnostic_event is not None:
+            diag = event.diagnostic_event
+            if not diag.ephemeral and diag.severity in ("warning", "error"):
+                where = f" {_name(diag.urn)}" if diag.urn else ""
+                self.write(f"    {diag.severity}{where}: {diag.message.strip()}")
+
+    def _took(self, urn: str) -> str:
+        seconds = time.monotonic() - self.started.get(urn, time.monotonic())
+        return f"{seconds:.2f}s" if seconds < 1 else _duration(round(seconds))
+
+
+def _duration(seconds: int) -> str:
+    """As the CLI writes a duration: `37s`, `1m3s`."""
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes}m{seconds}s" if minutes else f"{seconds}s"
+
+
+def _name(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
 
 
 def main() -> int:
@@ -37,7 +117,8 @@ def main() -> int:
         f"(packaged into {cache_dir() / 'charts'})",
         flush=True,
     )
-    sandbox = Sandbox(DEFAULT_DIR, cluster=True)
+    # With --keep its processes must outlive this one (they die with it otherwise).
+    sandbox = Sandbox(DEFAULT_DIR, cluster=True, die_with_parent=not args.keep)
     print(f"starting the sandbox cluster in {DEFAULT_DIR} ...", flush=True)
     started = time.monotonic()
     sandbox.start()
@@ -49,44 +130,59 @@ def main() -> int:
         stack = LocalStack.create(
             DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig, acme=sandbox.acme_server
         )
-        print("pulumi up --stack local", flush=True)
-        started = time.monotonic()
-        result = stack.up(on_output=lambda line: print(line, flush=True))
-        changes = json.dumps(result.summary.resource_changes)
-        print(f"\nup finished in {time.monotonic() - started:.1f}s: {changes}")
+        print("\n`up` of the local stack (the Automation API, tools/local_stack.py):", flush=True)
+        stack.up(on_event=Progress(lambda line: print(line, flush=True)))
         print("\nStack outputs:")
         print(json.dumps(stack.outputs(), indent=2))
         print("\nIn the cluster (read back with the Kubernetes API):")
         print(Cluster(sandbox.kubeconfig).report())
-        print_status(sandbox)
+        root = sandbox.directory / "acme-root.pem"
+        root.write_text(sandbox.acme_root())
+        print("\nIn the sandbox's node namespace, where its DNS server and the edge's address are:")
+        for command in node_commands(sandbox, root):
+            run_shown(command)
     finally:
         if args.keep:
+            sandbox.detach()
             print(
                 f"\nSandbox left running. KUBECONFIG={sandbox.kubeconfig}\n"
+                "The commands above run again from this directory (as root).\n"
                 "Stop it with: .venv/bin/python -m tools.sandbox stop"
             )
         else:
             sandbox.stop()
-            print("\nsandbox stopped")
+            print("\nsandbox stopped (`make demo DEMO_FLAGS=--keep` leaves it running)")
     return 0
 
 
-def print_status(sandbox: Sandbox) -> None:
-    """`make status` as a user runs it, then two requests as `curl -v` shows them: from
-    inside the sandbox's node, where its DNS server and the edge's address are."""
-    root = sandbox.directory / "acme-root.pem"
-    root.write_text(sandbox.acme_root())
-    flags = [
-        "--kubeconfig", str(sandbox.node_kubeconfig), "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS,
-        "--requests", "--cafile", str(root),
+def node_commands(sandbox: Sandbox, root: Path) -> list[list[str]]:
+    """What the demo runs at its end, from the repository, as a user would type it:
+    `tools.status` with its requests, then `curl -v` of http:// and https:// of a
+    site through the edge's address (``--resolve``: the sandbox DNS gives every
+    name that address), trusting the ACME CA's root `root`."""
+    python = _shown(Path(sys.executable))
+    status = [
+        python, "-m", "tools.status", "--kubeconfig", _shown(sandbox.node_kubeconfig),
+        "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS, "--requests", "--cafile", _shown(root),
     ]  # fmt: skip
-    print("\n$ python -m tools.status " + " ".join(flags), flush=True)
-    sandbox.run_python_in_node("-m", "tools.status", *flags)
+    commands = [sandbox.node_command(status)]
     for url in ("http://www.example.com/", "https://www.example.com/"):
-        print(flush=True)
-        sandbox.run_python_in_node(
-            "-m", "tools.probe", url, "--connect", pebble.EDGE_IP, "--cafile", str(root), "-v"
-        )
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        curl = ["curl", "-sSv", "--resolve", f"{parts.hostname}:{port}:{pebble.EDGE_IP}"]
+        commands.append(sandbox.node_command([*curl, "--cacert", _shown(root), url]))
+    return commands
+
+
+def run_shown(command: list[str]) -> int:
+    """Print `command` as a shell line (``$ ...``), then run exactly it from the repository."""
+    print(f"\n$ {shlex.join(command)}", flush=True)
+    return subprocess.run(command, cwd=REPO_ROOT, check=False).returncode
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when inside it (the commands run there), else whole."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 if __name__ == "__main__":

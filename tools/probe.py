@@ -1,12 +1,12 @@
 """One request to a host at a given address, as a browser would make it: `curl --resolve` in stdlib.
 
-    python -m tools.probe URL --connect IP [--cafile PEM] [-v]
+    python -m tools.probe URL --connect IP [--cafile PEM]
 
 Connects to IP, sends the URL's host as SNI and Host header, verifies the
 server's certificate for that host name against --cafile (default: the
 system's roots), and does not follow redirects. Prints one JSON object
 (status, location, body, and for HTTPS the served certificate's names,
-issuer and expiry), or with -v the exchange as `curl -v` shows it.
+issuer and expiry).
 `tools.status --requests` uses it for every host; on the sandbox cluster it
 runs inside the node (`Sandbox.run_in_node`), where the edge's address is.
 """
@@ -81,41 +81,18 @@ def request(url: str, address: str, cafile: str | None = None, timeout: float = 
         conn.close()
 
 
-def verbose(result: dict[str, Any], address: str) -> str:
-    """The exchange as `curl -v --resolve` prints it (the parts a person reads)."""
-    parts = urllib.parse.urlsplit(result["url"])
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    lines = [f"$ curl -v --resolve {parts.hostname}:{port}:{address} {result['url']}"]
-    lines.append(f"* Connected to {parts.hostname} ({address}) port {port}")
-    if "certificate" in result:
-        cert = result["certificate"]
-        lines.append("* Server certificate:")
-        lines.append(f"*  subjectAltName: {', '.join(cert['names'])}")
-        lines.append(f"*  expire date: {cert['not_after']}")
-        lines.append(f"*  issuer: {cert['issuer']}")
-        lines.append("*  SSL certificate verify ok.")
-    lines.append(f"> GET {parts.path or '/'} HTTP/1.1")
-    lines.append(f"> Host: {parts.hostname}")
-    lines.append(f"< HTTP/1.1 {result['status']} {result['reason']}")
-    if result["location"]:
-        lines.append(f"< Location: {result['location']}")
-    lines.extend(f"{line}" for line in result["body"].splitlines()[:5])
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.probe", description=__doc__.split("\n\n")[0])
     parser.add_argument("url")
     parser.add_argument("--connect", required=True, help="the address to connect to (the edge's)")
     parser.add_argument("--cafile", help="trust these roots (PEM); default: the system's")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print the exchange as curl -v does")
     args = parser.parse_args(argv)
     try:
         result = request(args.url, args.connect, args.cafile)
     except (OSError, ssl.SSLError, http.client.HTTPException) as err:
         print(json.dumps({"url": args.url, "error": f"{type(err).__name__}: {err}"}))
         return 1
-    print(verbose(result, args.connect) if args.verbose else json.dumps(result))
+    print(json.dumps(result))
     return 0
 
 

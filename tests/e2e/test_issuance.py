@@ -15,6 +15,7 @@ import base64
 import copy
 import json
 import re
+import shlex
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,6 +27,8 @@ from kubernetes.client.exceptions import ApiException
 from pulumi import automation as auto
 
 from tests.support import print_wall_times
+from tools.demo import node_commands
+from tools.engine_env import REPO_ROOT
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
 from tools.sandbox import Sandbox, network, pebble
@@ -125,6 +128,28 @@ def test_status_shows_every_host_issued_with_its_expiry_and_pointing_at_the_edge
         assert cells[2:4] == ["yes", "letsencrypt-staging"], cells
         assert re.fullmatch(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ", cells[4]), cells
         assert cells[5:7] == ["->", pebble.EDGE_IP], cells
+
+
+def test_the_demos_printed_commands_run_again_when_pasted_into_a_shell(
+    stack: LocalStack, cluster_sandbox: Sandbox, acme_root: Path
+) -> None:
+    """Issue 22: `make demo` prints only commands that ran, and a user (root) can run them again:
+    each printed line, run by a shell from the repository, gives the answer the demo showed."""
+    status, http, https = [
+        subprocess.run(shlex.join(command), shell=True, cwd=REPO_ROOT, capture_output=True, text=True)
+        for command in node_commands(cluster_sandbox, acme_root)
+    ]
+    rows = table(status.stdout)  # the report with --requests, as tools.status prints it
+    assert set(rows) == set().union(*SITES.values()), status.stdout + status.stderr
+    assert rows["www.example.com"]["HTTPS"].startswith("200, ")
+    assert status.returncode == 1  # the sites with no pods answer 503, and it says so
+    assert http.returncode == 0, http.stderr  # the real curl, in the node namespace
+    assert re.search(r"^< HTTP/[\d.]+ 308", http.stderr, re.M), http.stderr
+    assert re.search(r"^< location: https://www.example.com/\s*$", http.stderr, re.M | re.I), http.stderr
+    assert https.returncode == 0, https.stderr
+    assert "SSL certificate verify ok" in https.stderr  # against the ACME CA's root
+    assert re.search(r"^< HTTP/[\d.]+ 200", https.stderr, re.M), https.stderr
+    assert https.stdout.startswith("multisite sandbox backend www-example-com-"), https.stdout
 
 
 def probe(cluster_sandbox: Sandbox, url: str, root: Path) -> dict[str, Any]:

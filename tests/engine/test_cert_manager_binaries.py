@@ -35,7 +35,7 @@ from components.cert_manager import CHART_VERSION, cert_manager_values
 from tools.helm import manifests, render_text, upstream_chart
 from tools.kube import Cluster
 from tools.sandbox import Sandbox
-from tools.sandbox.kubelet import expand
+from tools.sandbox.pods import expand
 
 pytestmark = pytest.mark.engine
 

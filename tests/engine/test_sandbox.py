@@ -11,7 +11,8 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from tools.sandbox import Sandbox, _alive
+from tools.sandbox import Sandbox
+from tools.sandbox.process import alive
 
 pytestmark = pytest.mark.engine
 
@@ -48,7 +49,7 @@ def test_sandbox_serves_and_stops_cleanly(engine: dict[str, str], tmp_path: Path
         sb.stop()
 
     for name, info in processes.items():
-        assert not _alive(info["pid"], info["start_time"]), f"{name} still running"
+        assert not alive(info["pid"], info["start_time"]), f"{name} still running"
     assert not (sb.directory / "sandbox.json").exists()
 
 

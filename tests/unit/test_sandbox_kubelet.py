@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.sandbox import kubelet, network
+from tools.sandbox import network, pods
 
 POD: dict[str, Any] = {
     "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1", "labels": {"app": "web"}},
-    "spec": {"serviceAccountName": "web", "nodeName": kubelet.NODE_NAME},
+    "spec": {"serviceAccountName": "web", "nodeName": pods.NODE_NAME},
 }
 
 
@@ -16,18 +16,18 @@ def test_dollar_paren_references_expand_like_the_kubelet() -> None:
     # "If a variable cannot be resolved, the reference in the input string will be
     # unchanged. Double $$ are reduced to a single $" (Container.args, API reference).
     env = {"POD_NAMESPACE": "cert-manager"}
-    assert kubelet.expand("--ns=$(POD_NAMESPACE)", env) == "--ns=cert-manager"
-    assert kubelet.expand("$(MISSING)-x", env) == "$(MISSING)-x"
-    assert kubelet.expand("$$(POD_NAMESPACE)", env) == "$(POD_NAMESPACE)"
-    assert kubelet.expand("cost: $$5", env) == "cost: $5"
+    assert pods.expand("--ns=$(POD_NAMESPACE)", env) == "--ns=cert-manager"
+    assert pods.expand("$(MISSING)-x", env) == "$(MISSING)-x"
+    assert pods.expand("$$(POD_NAMESPACE)", env) == "$(POD_NAMESPACE)"
+    assert pods.expand("cost: $$5", env) == "cost: $5"
 
 
 def test_images_map_to_their_repository_whatever_the_tag_or_digest() -> None:
-    assert kubelet.image_repository("quay.io/jetstack/cert-manager-controller:v1.21.2") == (
+    assert pods.image_repository("quay.io/jetstack/cert-manager-controller:v1.21.2") == (
         "quay.io/jetstack/cert-manager-controller"
     )
-    assert kubelet.image_repository("docker.io/traefik:v3.7.11@sha256:" + "a" * 64) == "docker.io/traefik"
-    assert kubelet.image_repository("registry:5000/team/app") == "registry:5000/team/app"
+    assert pods.image_repository("docker.io/traefik:v3.7.11@sha256:" + "a" * 64) == "docker.io/traefik"
+    assert pods.image_repository("registry:5000/team/app") == "registry:5000/team/app"
 
 
 def test_environment_from_values_fields_and_resources() -> None:
@@ -46,7 +46,7 @@ def test_environment_from_values_fields_and_resources() -> None:
         ],
         "resources": {"limits": {"cpu": "1500m", "memory": "256Mi"}},
     }
-    env = kubelet.container_env(POD, container, "10.244.0.9", 6443)
+    env = pods.container_env(POD, container, "10.244.0.9", 6443)
     assert {k: env[k] for k in ("A", "B", "NS", "IP", "APP")} == {
         "A": "1",
         "B": "1-2",
@@ -69,3 +69,30 @@ def test_pod_addresses_come_after_the_node_and_stay_in_the_pod_network() -> None
             assert f"index {bad}" in str(err)
         else:
             raise AssertionError(f"pod index {bad} accepted")
+
+
+def test_readiness_probes_ask_what_the_pod_spec_names() -> None:
+    # HTTPGetAction: "scheme ... Defaults to HTTP", path defaults to "/"; a port may be
+    # "a number or name" of one of the container's ports (Probe, API reference).
+    ports = [{"name": "http", "containerPort": 8080}]
+    http = {"ports": ports, "readinessProbe": {"httpGet": {"port": "http"}}}
+    assert pods.readiness_url(http, "10.244.0.9") == "http://10.244.0.9:8080/"
+    https = {"readinessProbe": {"httpGet": {"port": 9443, "scheme": "HTTPS", "path": "/healthz"}}}
+    assert pods.readiness_url(https, "10.244.0.9") == "https://10.244.0.9:9443/healthz"
+    assert pods.readiness_url({"readinessProbe": {"tcpSocket": {"port": 53}}}, "10.244.0.9") == (
+        "tcp://10.244.0.9:53"
+    )
+    # No probe: Ready once running ("the default state of readiness ... is Success").
+    assert pods.readiness_url({}, "10.244.0.9") is None
+    assert pods.readiness_url({"readinessProbe": {"httpGet": {"port": "metrics"}}}, "10.244.0.9") == ""
+
+
+def test_a_pod_that_cannot_run_stays_pending_with_the_reason() -> None:
+    container = {"name": "app", "image": "example/app:1"}
+    status = pods.pod_status(
+        container, ip=None, started_at="", restarts=0, ready=False, waiting=("ImageNotInSandbox", "no binary")
+    )
+    assert status["phase"] == "Pending"
+    (state,) = status["containerStatuses"]
+    assert state["state"] == {"waiting": {"reason": "ImageNotInSandbox", "message": "no binary"}}
+    assert "podIP" not in status

@@ -1,7 +1,7 @@
-"""`python -m tools.sandbox start|stop|status`: see `tools.sandbox`."""
+"""`python -m tools.sandbox start|stop|status`: see `tools.sandbox.cli`."""
 
 import sys
 
-from tools.sandbox import main
+from tools.sandbox.cli import main
 
 sys.exit(main())

@@ -56,9 +56,9 @@ class ApiClient:
         except ValueError:
             return status, raw.decode(errors="replace")
 
-    def read(self, path: str) -> Any:
+    def read(self, path: str, *, timeout: float = 15.0) -> Any:
         """GET `path`; its JSON body. An error status raises OSError naming it."""
-        status, body = self.request("GET", path)
+        status, body = self.request("GET", path, timeout=timeout)
         if status != 200:
             raise OSError(f"GET {path}: HTTP {status}: {str(body)[:200]}")
         return body

@@ -11,42 +11,45 @@ on a real cluster.
 
 from __future__ import annotations
 
-from pathlib import Path
+from tools.engine_env import engine_env
+from tools.sandbox import network, pki
+from tools.sandbox.process import Command
+from tools.sandbox.state import SandboxState
 
-from tools.sandbox import kubeconfig_yaml
-
+NAME = "kube-controller-manager"
 KUBECONFIG = "kube-controller-manager.kubeconfig"
 USER = "system:kube-controller-manager"
 
 
-def prepare(pki: Path, directory: Path, *, server: str) -> Path:
-    """Write the controller manager's kubeconfig for the API server at `server`
-    (its token is in pki/tokens.csv)."""
-    token = next(
-        line.split(",", 1)[0] for line in (pki / "tokens.csv").read_text().splitlines() if f",{USER}," in line
-    )
-    path = directory / KUBECONFIG
-    path.write_text(kubeconfig_yaml(server, (pki / "ca.crt").read_bytes(), token, user=USER))
-    path.chmod(0o600)
-    return path
+def _server(sb: SandboxState) -> str:
+    if sb.cluster:  # in the node namespace, where the well-known ports are free
+        return f"https://{network.NODE_IP}:{sb.ports['apiserver']}"
+    return sb.server
 
 
-def command(env: dict[str, str], kubeconfig: Path, pki: Path, *, secure_port: int | None) -> list[str]:
-    """The command line: every default controller, one replica (no leader election).
+def prepare(sb: SandboxState) -> None:
+    """Write its kubeconfig (its token is in pki/tokens.csv)."""
+    pki.write_kubeconfig(sb.directory / KUBECONFIG, sb.pki, _server(sb), user=USER)
 
-    `secure_port`: where it serves its health endpoints on 127.0.0.1 (None: the
-    default, 10257, free inside a node namespace of its own).
+
+def command(sb: SandboxState) -> Command:
+    """Every default controller, one replica (no leader election).
+
+    Beside a bare API server it serves its health endpoints on a free port of
+    127.0.0.1; in a node namespace of its own, on the default (10257).
     """
-    return [
-        env["MULTISITE_KUBE_CONTROLLER_MANAGER"],
+    kubeconfig = sb.directory / KUBECONFIG
+    secure_port = None if sb.cluster else sb.ports["controller-manager"]
+    argv = [
+        engine_env()["MULTISITE_KUBE_CONTROLLER_MANAGER"],
         f"--kubeconfig={kubeconfig}",
         f"--authentication-kubeconfig={kubeconfig}",
         f"--authorization-kubeconfig={kubeconfig}",
         "--leader-elect=false",
         "--use-service-account-credentials=true",
-        f"--service-account-private-key-file={pki / 'sa.key'}",
-        f"--root-ca-file={pki / 'ca.crt'}",
-        "--cluster-name=multisite-sandbox",
+        f"--service-account-private-key-file={sb.pki / 'sa.key'}",
+        f"--root-ca-file={sb.pki / 'ca.crt'}",
+        f"--cluster-name={pki.CLUSTER_NAME}",
         "--bind-address=127.0.0.1",
         *([f"--secure-port={secure_port}"] if secure_port is not None else []),
         # Quick to react: the sandbox is small and tests wait on it.
@@ -54,3 +57,9 @@ def command(env: dict[str, str], kubeconfig: Path, pki: Path, *, secure_port: in
         "--concurrent-gc-syncs=5",
         "--v=1",
     ]
+    return Command(argv, in_node=sb.cluster)
+
+
+def ready(sb: SandboxState) -> bool:
+    """At once: nothing waits for it (a crash shows in `Sandbox.start`'s last check)."""
+    return True

@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -45,122 +43,44 @@ from pathlib import Path
 from typing import Any
 
 from tools.engine_env import REPO_ROOT, engine_env
-from tools.sandbox import network
+from tools.sandbox import network, process
 from tools.sandbox.api import MERGE_PATCH, STRATEGIC_MERGE_PATCH, ApiClient
-from tools.sandbox.network import die_with_parent
+from tools.sandbox.pods import (
+    IMAGES,
+    NODE_NAME,
+    PROBE,
+    SA_MOUNT,
+    STAND_INS,
+    container_command,
+    container_env,
+    image_repository,
+    node_status,
+    now,
+    pod_status,
+    readiness_url,
+    volume_mounts,
+)
+from tools.sandbox.process import Command
+from tools.sandbox.state import SandboxState
 
-NODE_NAME = "sandbox-node"
-# Image repository (tag and digest dropped) -> the engine env key of its binary.
-IMAGES: dict[str, str] = {
-    "quay.io/jetstack/cert-manager-controller": "MULTISITE_CERT_MANAGER_CONTROLLER",
-    "quay.io/jetstack/cert-manager-webhook": "MULTISITE_CERT_MANAGER_WEBHOOK",
-    "quay.io/jetstack/cert-manager-cainjector": "MULTISITE_CERT_MANAGER_CAINJECTOR",
-    "quay.io/jetstack/cert-manager-acmesolver": "MULTISITE_CERT_MANAGER_ACMESOLVER",
-    "quay.io/jetstack/cert-manager-startupapicheck": "MULTISITE_CERT_MANAGER_STARTUPAPICHECK",
-    "docker.io/traefik": "MULTISITE_TRAEFIK",
-}
-# Images the sandbox has no binary for but stands a small process in for:
-# repository -> the Python module that runs, with `--port <first containerPort>`.
-STAND_INS: dict[str, str] = {
-    "nginxinc/nginx-unprivileged": "tools.sandbox.backend",
-    "docker.io/nginxinc/nginx-unprivileged": "tools.sandbox.backend",
-}
-SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+NAME = "kubelet"
 POLL_SECONDS = 0.5
 LEASE_SECONDS = 40
-_VAR_REF = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
 
-def image_repository(image: str) -> str:
-    """An image without tag or digest: `quay.io/jetstack/x:v1@sha256:...` -> `quay.io/jetstack/x`."""
-    name = image.split("@", 1)[0]
-    head, _, last = name.rpartition("/")
-    if ":" in last:
-        last = last.split(":", 1)[0]
-    return f"{head}/{last}" if head else last
+def prepare(sb: SandboxState) -> None:
+    """Nothing: it reads the sandbox's state file, PKI and engine itself."""
 
 
-def expand(text: str, env: dict[str, str]) -> str:
-    """Kubernetes' `$(VAR)` expansion of command and args: `$$` is a literal `$`, unknown names stay."""
-
-    def sub(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        return env.get(name, match.group(0))
-
-    return _VAR_REF.sub(sub, text)
+def command(sb: SandboxState) -> Command:
+    """`python -m tools.sandbox _kubelet`, in this namespace: it reaches the API
+    server through the door (`server` in sandbox.json) and enters pods' namespaces itself."""
+    return process.entry_point("_kubelet", sb.directory, in_node=False)
 
 
-def _quantity(value: str) -> float:
-    """A Kubernetes resource quantity (`500m`, `2`, `128Mi`, `1G`) as a number."""
-    suffixes = {
-        "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
-        "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40,
-    }  # fmt: skip
-    match = re.fullmatch(r"([0-9.]+)([a-zA-Z]*)", str(value))
-    if not match or match.group(2) not in ("", *suffixes):
-        raise ValueError(f"not a quantity: {value!r}")
-    return float(match.group(1)) * suffixes.get(match.group(2), 1)
-
-
-def resource_value(container: dict[str, Any], ref: dict[str, Any]) -> str:
-    """A `resourceFieldRef`: the container's limit or request, else the node's capacity, over the divisor."""
-    resource = ref["resource"]
-    kind, _, name = resource.partition(".")
-    given = ((container.get("resources") or {}).get(kind) or {}).get(name)
-    if given is not None:
-        amount = _quantity(given)
-    elif name == "cpu":
-        amount = float(os.cpu_count() or 1)
-    else:
-        amount = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    return str(math.ceil(amount / _quantity(ref.get("divisor") or "1")))
-
-
-def _field_value(pod: dict[str, Any], path: str, pod_ip: str) -> str:
-    meta, spec = pod["metadata"], pod["spec"]
-    match = re.fullmatch(r"metadata\.(labels|annotations)\['(.+)'\]", path)
-    if match:
-        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
-    values = {
-        "metadata.name": meta["name"],
-        "metadata.namespace": meta["namespace"],
-        "metadata.uid": meta["uid"],
-        "spec.nodeName": spec.get("nodeName", NODE_NAME),
-        "spec.serviceAccountName": spec.get("serviceAccountName", "default"),
-        "status.podIP": pod_ip,
-        "status.podIPs": pod_ip,
-        "status.hostIP": network.NODE_IP,
-        "status.hostIPs": network.NODE_IP,
-    }
-    return str(values.get(path, ""))
-
-
-def container_env(
-    pod: dict[str, Any], container: dict[str, Any], pod_ip: str, apiserver_port: int
-) -> dict[str, str]:
-    """The environment a kubelet gives the container (Secret/ConfigMap references left out)."""
-    env = {
-        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "HOSTNAME": pod["metadata"]["name"],
-        "KUBERNETES_SERVICE_HOST": network.NODE_IP,
-        "KUBERNETES_SERVICE_PORT": str(apiserver_port),
-        "KUBERNETES_SERVICE_PORT_HTTPS": str(apiserver_port),
-    }
-    for item in container.get("env") or []:
-        source = item.get("valueFrom")
-        if source is None:
-            env[item["name"]] = expand(item.get("value", ""), env)
-        elif "fieldRef" in source:
-            env[item["name"]] = _field_value(pod, source["fieldRef"]["fieldPath"], pod_ip)
-        elif "resourceFieldRef" in source:
-            env[item["name"]] = resource_value(container, source["resourceFieldRef"])
-    return env
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def ready(sb: SandboxState) -> bool:
+    """At once: pods wait for the node, as on any cluster."""
+    return True
 
 
 @dataclass
@@ -212,39 +132,10 @@ class Kubelet:
         status, _ = self.api.request("POST", "/api/v1/nodes", node)
         if status not in (201, 409):
             raise RuntimeError(f"could not register node {NODE_NAME}: HTTP {status}")
-        capacity = {
-            "cpu": str(os.cpu_count() or 1),
-            "memory": f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 1024}Ki",
-            "pods": "250",
-        }
         self.api.request(
             "PATCH",
             f"/api/v1/nodes/{NODE_NAME}/status",
-            {
-                "status": {
-                    "capacity": capacity,
-                    "allocatable": capacity,
-                    "addresses": [
-                        {"type": "InternalIP", "address": network.NODE_IP},
-                        {"type": "Hostname", "address": NODE_NAME},
-                    ],
-                    "conditions": [
-                        {
-                            "type": "Ready",
-                            "status": "True",
-                            "reason": "KubeletReady",
-                            "message": "sandbox node agent is running",
-                            "lastHeartbeatTime": _now(),
-                            "lastTransitionTime": _now(),
-                        }
-                    ],
-                    "nodeInfo": {
-                        "kubeletVersion": "sandbox",
-                        "operatingSystem": "linux",
-                        "architecture": "amd64",
-                    },
-                }
-            },
+            {"status": node_status()},
             content_type=STRATEGIC_MERGE_PATCH,
         )
 
@@ -317,7 +208,7 @@ class Kubelet:
             return container, f"python -m {STAND_INS[repository]}"
         key = IMAGES.get(repository)
         if key is None or not self.binaries.get(key):
-            return None, f"no sandbox binary for image {container['image']} (tools/sandbox/kubelet.py IMAGES)"
+            return None, f"no sandbox binary for image {container['image']} (tools/sandbox/pods.py IMAGES)"
         return container, self.binaries[key]
 
     def start(self, pod: dict[str, Any]) -> None:
@@ -378,58 +269,23 @@ class Kubelet:
         resolv = directory / "resolv.conf"
         resolv.write_text(f"nameserver {network.NODE_IP}\noptions ndots:1\n")
         env = container_env(pod, container, running.net.ip, self.apiserver_port)
-        if binary.startswith("python -m "):  # a stand-in (STAND_INS): it takes the port only
-            port = (container.get("ports") or [{"containerPort": 80}])[0]["containerPort"]
-            argv = [sys.executable, "-m", binary.removeprefix("python -m "), "--port", str(port)]
+        if binary.startswith("python -m "):  # a stand-in (STAND_INS): this repository importable
             env["PYTHONPATH"] = str(REPO_ROOT)
-        else:
-            argv = [binary, *[expand(a, env) for a in (container.get("command") or [])[1:]]]
-            argv += [expand(a, env) for a in container.get("args") or []]
-        mounts = [(str(sa_dir), SA_MOUNT), (str(resolv), "/etc/resolv.conf")]
-        for mount in container.get("volumeMounts") or []:
-            if mount["mountPath"].startswith("/var/run/secrets/") or not Path(mount["mountPath"]).is_dir():
-                continue
-            private = directory / "volumes" / mount["name"]
-            private.mkdir(parents=True, exist_ok=True)
-            mounts.append((str(private), mount["mountPath"]))
-        # In a private mount namespace: a tmpfs over /run (so the token directory
-        # can be made without touching this machine's files), then bind mounts.
-        script = "set -e; mount -t tmpfs -o size=4m tmpfs /run; "
-        for i, (_, target) in enumerate(mounts):
-            script += f'mkdir -p "{target}" 2>/dev/null || true; mount --bind "${i + 1}" "{target}"; '
-        script += f'shift {len(mounts)}; exec "$@"'
-        cmd = [
-            "unshare",
-            "--mount",
-            "--propagation",
-            "private",
-            "sh",
-            "-c",
-            script,
-            "pod",
-            *[m[0] for m in mounts],
-            *argv,
+        mounts = [
+            (str(sa_dir), SA_MOUNT),
+            (str(resolv), "/etc/resolv.conf"),
+            *volume_mounts(container, directory),
         ]
         self.logs.mkdir(parents=True, exist_ok=True)
-        log = open(self.logs / f"{running.namespace}_{running.name}.log", "ab")  # noqa: SIM115 - the child keeps it
-        netns = running.net.netns
-
-        def in_pod() -> None:
-            die_with_parent()  # a killed agent leaves no pod behind
-            network.enter(netns)
-
-        running.process = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
+        running.process = process.spawn(
+            container_command(container, binary, env, mounts),
+            log=self.logs / f"{running.namespace}_{running.name}.log",
             cwd=directory,
-            start_new_session=True,
-            preexec_fn=in_pod,
+            env=env,
+            netns=running.net.netns,  # a killed agent leaves no pod behind: they die with it
+            append=True,
         )
-        log.close()
-        running.started_at = _now()
+        running.started_at = now()
         running.ready = False
         self.report(pod, running)
 
@@ -455,27 +311,14 @@ class Kubelet:
             self.report(pod, running)
 
     def probe(self, pod: dict[str, Any], running: RunningPod) -> bool:
-        container = pod["spec"]["containers"][0]
-        probe = container.get("readinessProbe")
-        if not probe:
+        """Its readiness probe, from inside the node namespace."""
+        url = readiness_url(pod["spec"]["containers"][0], running.net.ip)
+        if url is None:
             return True
-        check = probe.get("httpGet") or probe.get("tcpSocket")
-        if not check:
-            return True  # exec and gRPC probes: counted ready once running
-        port = check["port"]
-        if isinstance(port, str):
-            port = next(
-                (p["containerPort"] for p in container.get("ports") or [] if p.get("name") == port),
-                None,
-            )
-            if port is None:
-                return False
-        if "httpGet" in probe:
-            url = f"{check.get('scheme', 'HTTP').lower()}://{running.net.ip}:{port}{check.get('path', '/')}"
-        else:
-            url = f"tcp://{running.net.ip}:{port}"
+        if not url:
+            return False
         proc = subprocess.run(
-            [sys.executable, "-c", _PROBE, url],
+            [sys.executable, "-c", PROBE, url],
             capture_output=True,
             timeout=10,
             preexec_fn=lambda: network.enter(self.node.netns),
@@ -490,48 +333,16 @@ class Kubelet:
         exit_code: int | None = None,
         waiting: tuple[str, str] | None = None,
     ) -> None:
-        container = pod["spec"]["containers"][0]
         ready = bool(running and running.ready and exit_code is None)
-        state: dict[str, Any]
-        if waiting is not None:
-            phase, state = "Pending", {"waiting": {"reason": waiting[0], "message": waiting[1]}}
-        elif exit_code is not None:
-            phase = "Succeeded" if exit_code == 0 else "Failed"
-            state = {
-                "terminated": {
-                    "exitCode": exit_code,
-                    "reason": "Completed" if exit_code == 0 else "Error",
-                    "finishedAt": _now(),
-                }
-            }
-        else:
-            phase, state = "Running", {"running": {"startedAt": running.started_at if running else _now()}}
-        status: dict[str, Any] = {
-            "phase": phase,
-            "hostIP": network.NODE_IP,
-            "hostIPs": [{"ip": network.NODE_IP}],
-            "conditions": [
-                {"type": "PodScheduled", "status": "True"},
-                {"type": "Initialized", "status": "True"},
-                {"type": "ContainersReady", "status": str(ready)},
-                {"type": "Ready", "status": str(ready)},
-            ],
-            "containerStatuses": [
-                {
-                    "name": container["name"],
-                    "image": container["image"],
-                    "imageID": "",
-                    "ready": ready,
-                    "started": phase == "Running",
-                    "restartCount": running.restarts if running else 0,
-                    "state": state,
-                }
-            ],
-        }
-        if running is not None:
-            status["podIP"] = running.net.ip
-            status["podIPs"] = [{"ip": running.net.ip}]
-            status["startTime"] = running.started_at
+        status = pod_status(
+            pod["spec"]["containers"][0],
+            ip=running.net.ip if running else None,
+            started_at=running.started_at if running else "",
+            restarts=running.restarts if running else 0,
+            ready=ready,
+            exit_code=exit_code,
+            waiting=waiting,
+        )
         if running is not None and running.reported == status:
             return
         meta = pod["metadata"]
@@ -600,25 +411,6 @@ class Kubelet:
         for running in list(self.pods.values()):
             self.stop(running)
         return 0
-
-
-# An HTTP(S) GET from inside the node namespace, as a readiness probe (TLS not verified, as the kubelet's).
-_PROBE = """
-import socket, ssl, sys, urllib.request
-ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE
-if sys.argv[1].startswith("tcp://"):
-    host, port = sys.argv[1][6:].rsplit(":", 1)
-    try:
-        socket.create_connection((host, int(port)), timeout=3).close()
-    except OSError:
-        sys.exit(1)
-    sys.exit(0)
-try:
-    with urllib.request.urlopen(sys.argv[1], timeout=3, context=ctx) as r:
-        sys.exit(0 if 200 <= r.status < 400 else 1)
-except Exception:
-    sys.exit(1)
-"""
 
 
 def main(directory: Path) -> int:

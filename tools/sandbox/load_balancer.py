@@ -20,11 +20,31 @@ import random
 import sys
 from pathlib import Path
 
-from tools.sandbox import network
+from tools.sandbox import network, process
 from tools.sandbox.api import MERGE_PATCH, ApiClient
+from tools.sandbox.process import Command
+from tools.sandbox.state import SandboxState
+
+NAME = "load-balancer"
+
+
+def prepare(sb: SandboxState) -> None:
+    """Nothing: it reads the sandbox's state file and PKI itself."""
+
+
+def command(sb: SandboxState) -> Command:
+    """`python -m tools.sandbox _load_balancer`; it enters the node namespace itself (`main`)."""
+    return process.entry_point("_load_balancer", sb.directory, in_node=False)
+
+
+def ready(sb: SandboxState) -> bool:
+    """At once: a LoadBalancer Service waits for its address, as on any cluster."""
+    return True
 
 
 class LoadBalancer:
+    """The loop: sync Services and their endpoints every half second."""
+
     def __init__(self, directory: Path, apiserver_port: int) -> None:
         self.api = ApiClient.admin(directory, f"https://{network.NODE_IP}:{apiserver_port}")
         self.addresses: dict[str, str] = {}  # "namespace/name" -> address

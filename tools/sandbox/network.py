@@ -48,12 +48,13 @@ def available() -> str | None:
     """None when this process can make network namespaces, else why not."""
     if os.geteuid() != 0:
         return "making network namespaces needs root (the sandbox cluster runs pods in their own)"
-    if not _which("ip"):
+    if not which("ip"):
         return "the `ip` command (iproute2) is needed"
     return None
 
 
-def _which(name: str) -> str | None:
+def which(name: str) -> str | None:
+    """`name` on PATH, or in /usr/sbin or /sbin (where iproute2 lives, often off a user's PATH)."""
     for d in [*os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep), "/usr/sbin", "/sbin"]:
         candidate = Path(d) / name
         if candidate.is_file() and os.access(candidate, os.X_OK):
@@ -63,7 +64,7 @@ def _which(name: str) -> str | None:
 
 def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
     """Run `ip [-n netns] args...`; raise NetworkError with its message on failure."""
-    cmd = [_which("ip") or "ip", *(["-n", netns] if netns else []), *args]
+    cmd = [which("ip") or "ip", *(["-n", netns] if netns else []), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if check and proc.returncode != 0:
         raise NetworkError(f"{' '.join(cmd)}: {proc.stderr.strip()}")
@@ -78,13 +79,6 @@ def enter(netns: str) -> None:
             raise OSError(ctypes.get_errno(), f"setns into {netns}")
     finally:
         os.close(fd)
-
-
-def die_with_parent() -> None:
-    """In a child before exec: get SIGTERM when the thread that started it dies (Linux prctl)."""
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def node_name_for(directory: Path) -> str:
@@ -119,7 +113,7 @@ class NodeNetwork:
 
     def _sysctl(self, key: str, value: str) -> None:
         proc = subprocess.run(
-            [_which("ip") or "ip", "netns", "exec", self.netns, "sysctl", "-qw", f"{key}={value}"],
+            [which("ip") or "ip", "netns", "exec", self.netns, "sysctl", "-qw", f"{key}={value}"],
             capture_output=True,
             text=True,
         )

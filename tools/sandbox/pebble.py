@@ -10,20 +10,22 @@ edge's load-balancer address, and fetches HTTP-01 tokens on port 80 there:
 through the edge, as Let's Encrypt would. Pods use the same DNS server
 (their resolv.conf), so cert-manager's own self-check takes the same road.
 
-Pebble signs with a root it makes at start, served by its management
-interface at ``ROOT_URL`` (``Sandbox.acme_root`` reads it).
+The DNS server is a process of its own (``dns``). Pebble signs with a root
+it makes at start, served by its management interface at ``ROOT_URL``
+(``root`` reads it; ``Sandbox.acme_root``).
 """
 
 from __future__ import annotations
 
 import json
-import secrets
-import shutil
-import subprocess
-from pathlib import Path
+import os
 
-from tools.sandbox import network
+from tools.engine_env import engine_env
+from tools.sandbox import network, pki
+from tools.sandbox.process import Command, SandboxError
+from tools.sandbox.state import SandboxState
 
+NAME = "pebble"
 PORT = 14000
 MANAGEMENT_PORT = 15000
 DNS = f"{network.NODE_IP}:53"
@@ -31,34 +33,25 @@ DIRECTORY = f"https://{network.NODE_IP}:{PORT}/dir"
 ROOT_URL = f"https://{network.NODE_IP}:{MANAGEMENT_PORT}/roots/0"
 # The first LoadBalancer Service's address (tools.sandbox.load_balancer): the edge.
 EDGE_IP = str(network.LB_NETWORK.network_address + 1)
+CONFIG = "pebble-config.json"
 
 
-def _openssl(pki: Path, *args: str) -> None:
-    proc = subprocess.run(
-        [shutil.which("openssl") or "openssl", *args], cwd=pki, capture_output=True, text=True
+def prepare(sb: SandboxState) -> None:
+    """Pebble's serving certificate (sandbox CA) and its config file."""
+    pki.serving_cert(
+        sb.pki,
+        "pebble",
+        common_name="pebble",
+        alt_names=[f"IP:{network.NODE_IP}", "DNS:pebble", "DNS:localhost"],
+        days=30,
+        key_usage="digitalSignature",
     )
-    if proc.returncode != 0:
-        raise RuntimeError(f"openssl {' '.join(args)}: {proc.stderr.strip()}")
-
-
-def prepare(directory: Path, pki: Path) -> Path:
-    """Pebble's serving certificate (sandbox CA) and config file; returns the config path."""
-    _openssl(pki, "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "pebble.key")
-    _openssl(pki, "req", "-new", "-key", "pebble.key", "-subj", "/CN=pebble", "-out", "pebble.csr")
-    (pki / "pebble.ext").write_text(
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n"
-        f"subjectAltName=IP:{network.NODE_IP},DNS:pebble,DNS:localhost\n"
-    )
-    _openssl(
-        pki, "x509", "-req", "-in", "pebble.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-days", "30",
-        "-extfile", "pebble.ext", "-set_serial", str(secrets.randbits(63)), "-out", "pebble.crt",
-    )  # fmt: skip
     config = {
         "pebble": {
             "listenAddress": f"0.0.0.0:{PORT}",
             "managementListenAddress": f"0.0.0.0:{MANAGEMENT_PORT}",
-            "certificate": str(pki / "pebble.crt"),
-            "privateKey": str(pki / "pebble.key"),
+            "certificate": str(sb.pki / "pebble.crt"),
+            "privateKey": str(sb.pki / "pebble.key"),
             # Where the validation authority connects for HTTP-01 and TLS-ALPN-01: the edge's ports.
             "httpPort": 80,
             "tlsPort": 443,
@@ -69,13 +62,17 @@ def prepare(directory: Path, pki: Path) -> Path:
             "profiles": {"default": {"description": "sandbox", "validityPeriod": 7776000}},
         }
     }
-    path = directory / "pebble-config.json"
-    path.write_text(json.dumps(config, indent=2) + "\n")
-    return path
+    (sb.directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n")
 
 
-def pebble_command(env: dict[str, str], config: Path) -> list[str]:
-    return [env["MULTISITE_PEBBLE"], "-config", str(config), "-dnsserver", DNS]
+def command(sb: SandboxState) -> Command:
+    argv = [engine_env()["MULTISITE_PEBBLE"], "-config", str(sb.directory / CONFIG), "-dnsserver", DNS]
+    return Command(argv, {**os.environ, **pebble_env(always_valid=sb.acme_always_valid)}, in_node=True)
+
+
+def ready(sb: SandboxState) -> bool:
+    """At once: the ACME issuer retries until it answers."""
+    return True
 
 
 def pebble_env(*, always_valid: bool = False) -> dict[str, str]:
@@ -87,11 +84,19 @@ def pebble_env(*, always_valid: bool = False) -> dict[str, str]:
     return env
 
 
-def dns_command(env: dict[str, str]) -> list[str]:
-    """pebble-challtestsrv as a plain DNS server: every name -> the edge's address."""
-    return [
-        env["MULTISITE_PEBBLE_CHALLTESTSRV"],
-        "-dnsserver", DNS, "-defaultIPv4", EDGE_IP, "-defaultIPv6", "",
-        "-http01", "", "-https01", "", "-tlsalpn01", "", "-doh", "",
-        "-management", f"{network.NODE_IP}:8055",
-    ]  # fmt: skip
+# Fetched by a Python child in the node namespace, where Pebble's address is.
+_FETCH = (
+    "import ssl,sys,urllib.request;"
+    "c=ssl.create_default_context(cafile=sys.argv[2]);"
+    "sys.stdout.write(urllib.request.urlopen(sys.argv[1],context=c,timeout=5).read().decode())"
+)
+
+
+def root(sb: SandboxState) -> str:
+    """The PEM root certificate Pebble signs with (it makes a new one at each start)."""
+    proc = sb.run_python_in_node(
+        "-c", _FETCH, ROOT_URL, str(sb.pki / "ca.crt"), capture_output=True, timeout=30
+    )
+    if proc.returncode != 0:
+        raise SandboxError(f"could not read the ACME CA's root from {ROOT_URL}: {proc.stderr[-400:]}")
+    return proc.stdout
