@@ -18,8 +18,15 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar, overload
 
 import pulumi
-from pydantic import AfterValidator, BaseModel, ConfigDict, PrivateAttr, ValidationInfo, field_validator
-from pydantic import model_validator as _model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -108,7 +115,8 @@ class Model(BaseModel):
         return self._secret
 
     def as_secret(self: M) -> M:
-        """A copy of this section marked secret, with its nested objects."""
+        """A copy of this section marked secret. Nested objects stay unmarked: their values
+        reach resources through this section's `input`."""
         copy = self.model_copy()
         copy._secret = True
         return copy
@@ -135,7 +143,7 @@ class Model(BaseModel):
             check_exact_string(value)
         return value
 
-    @_model_validator(mode="after")
+    @model_validator(mode="after")
     def _shape(self) -> Model:
         fields = type(self).model_fields
         given = {fields[n].alias or n: getattr(self, n) for n in self.model_fields_set}
