@@ -224,3 +224,27 @@ def test_components_register_what_they_expose() -> None:
     }
     (address,) = run.of_type("gcp:compute/address:Address")
     assert address.inputs["networkTier"] == "PREMIUM"  # GKE's default tier (docs/configuration.md)
+
+
+def test_every_component_keeps_the_options_it_is_given() -> None:
+    # The Pulumi component shape, (name, args, opts): a caller's options (here a parent)
+    # reach the component, merged with the cluster's provider and protection.
+    def build() -> None:
+        on = cluster()
+        root = pulumi.ComponentResource("test:index:Root", "root")
+        under = pulumi.ResourceOptions(parent=root)
+        gate = k8s.core.v1.ConfigMap("gate")
+        edge = Edge(
+            "edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig(), cluster=on), under
+        )
+        CertManager("cm", CertManagerArgs(config=CertManagerConfig(), cluster=on), under)
+        issuers_args = ClusterIssuersArgs(cert_manager=gate, http01_solver=SOLVER, acme=STAGING, cluster=on)
+        issuers = ClusterIssuers("issuers", issuers_args, under)
+        site = SiteConfig(host="www.example.com", service="web")
+        Site(site.host, SiteArgs(site=site, edge=edge, issuers=issuers, cluster=on), under)
+
+    run = checked(record(build))
+    (root,) = [r.urn for r in run.resources if r.name == "root"]
+    for name in ("edge", "cm", "issuers", "www.example.com"):
+        (component,) = [r for r in run.resources if r.name == name and not r.custom]
+        assert component.parent == root, name

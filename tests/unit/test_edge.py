@@ -49,7 +49,10 @@ def test_traefik_edge_takes_its_own_section() -> None:
     assert settings.edge_config.version == "41.3.0"  # the chart pin of issue "a maintained edge"
 
 
-@pytest.mark.parametrize("value", ["nginx", "Traefik", "traefik ", "gateway-api", 1])
+# A list or an object (`multisite:edge` set as JSON) is refused like any other value, not a crash.
+@pytest.mark.parametrize(
+    "value", ["nginx", "Traefik", "traefik ", "gateway-api", 1, ["traefik"], {"name": "traefik"}]
+)
 def test_an_unknown_edge_is_refused(value: Any) -> None:
     (problem,) = problems({**MINIMAL, "edge": value})
     assert problem == f"multisite:edge = {value!r}: expected 'ingress-nginx' or 'traefik'"
