@@ -19,6 +19,12 @@ from components.metadata import await_annotations, object_meta
 RELEASE_TIMEOUT = 600
 
 
+CHART_SOURCE_EXPECTED = (
+    "expected a chart repository URL (https://...), an OCI reference (oci://...) or the path of"
+    " an existing local chart (a directory with a Chart.yaml, or a chart archive)"
+)
+
+
 class ChartConfig(Model):
     """A Helm chart: version pin, optional source override, extra values."""
 
@@ -28,7 +34,8 @@ class ChartConfig(Model):
     """The exact chart version (a pin, not a range)."""
     chart: str | None = None
     """Where the chart comes from instead of its upstream repository: a repository URL (a
-    mirror), an `oci://` reference, or a local chart directory or archive (air-gapped use)."""
+    mirror), an `oci://` reference, or a local chart directory or archive (air-gapped use),
+    relative to the project directory; a local chart must exist when the stack is previewed."""
     values: dict[str, Any] = Field(default_factory=dict)
     """Helm values, merged last over the program's own."""
 
@@ -36,13 +43,17 @@ class ChartConfig(Model):
     @classmethod
     def _source(cls, value: str) -> str:
         """repository URL, `oci://` reference or local path"""
-        scheme, sep, _ = value.partition("://")
-        if sep and scheme not in ("http", "https", "oci"):
-            raise ValueError(
-                "expected a chart repository URL (https://...), an OCI reference (oci://...)"
-                " or a local chart directory"
-            )
-        if sep and not _.strip("/"):
+        scheme, sep, rest = value.partition("://")
+        if not sep:
+            # Checked at preview, as the kubeconfig path and `multisite:charts` are: a
+            # missing chart would otherwise fail in the middle of `pulumi up`.
+            path = os.path.expanduser(value)
+            if not (os.path.isfile(path) or os.path.isfile(os.path.join(path, "Chart.yaml"))):
+                raise ValueError(CHART_SOURCE_EXPECTED)
+            return path
+        if scheme not in ("http", "https", "oci"):
+            raise ValueError(CHART_SOURCE_EXPECTED)
+        if not rest.strip("/"):
             raise ValueError(f"expected a {scheme}:// location with a host")
         return value
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi_kubernetes as k8s
+import pytest
 
 from components.cert_manager import RELEASE as CERT_MANAGER_RELEASE
 from components.cert_manager import CertManagerConfig, cert_manager_values
@@ -100,7 +102,13 @@ def source(override: str | None) -> dict[str, Any]:
     return chart_source(CERT_MANAGER_RELEASE, config)
 
 
-def test_chart_source_upstream_mirror_and_local_directory() -> None:
+def test_chart_source_upstream_mirror_and_local_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A local chart is a path from the project directory (where Pulumi runs the program).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "charts" / "cert-manager").mkdir(parents=True)
+    (tmp_path / "charts" / "cert-manager" / "Chart.yaml").write_text("name: cert-manager\n")
     upstream = source(None)
     assert upstream["chart"] == "cert-manager"
     assert isinstance(upstream["repository_opts"], k8s.helm.v3.RepositoryOptsArgs)

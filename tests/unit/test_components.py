@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
+import pytest
 
 from components.cert_manager import CertManager, CertManagerArgs, CertManagerConfig
 from components.cluster import Cluster
@@ -59,7 +61,11 @@ def test_static_ip() -> None:
     assert run.outputs == {"address": STATIC_IP}
 
 
-def test_edge_from_a_local_chart_without_waiting() -> None:
+def test_edge_from_a_local_chart_without_waiting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "charts" / "ingress-nginx").mkdir(parents=True)
+    (tmp_path / "charts" / "ingress-nginx" / "Chart.yaml").write_text("name: ingress-nginx\n")
+
     def build() -> None:
         config = IngressNginxConfig(
             replicas=3, chart="charts/ingress-nginx", values={"controller": {"metrics": {"enabled": True}}}

@@ -11,6 +11,7 @@ hex digits, 255 characters in all); at most 20 controller replicas and 100 per s
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -166,11 +167,51 @@ def test_chart_versions_that_are_not_one_release_are_refused(version: str) -> No
     )
 
 
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory (where Pulumi runs the program) with a local chart directory and archive."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "charts" / "cert-manager").mkdir(parents=True)
+    (tmp_path / "charts" / "cert-manager" / "Chart.yaml").write_text("name: cert-manager\n")
+    (tmp_path / "charts" / "cert-manager-v1.21.2.tgz").write_bytes(b"archive")
+    (tmp_path / "charts" / "empty").mkdir()
+    return tmp_path
+
+
 @pytest.mark.parametrize(
-    "chart", ["charts/cert-manager", "http://mirror.example.com", "oci://quay.io/jetstack"]
+    "chart",
+    [
+        "charts/cert-manager",
+        "charts/cert-manager-v1.21.2.tgz",
+        "http://mirror.example.com",
+        "oci://quay.io/jetstack",
+    ],
 )
-def test_chart_sources_of_every_documented_kind_are_accepted(chart: str) -> None:
+def test_chart_sources_of_every_documented_kind_are_accepted(chart: str, project: Path) -> None:
     assert settings({**MINIMAL, "certManager": {"chart": chart}}).cert_manager.chart == chart
+
+
+CHART_SOURCE = (
+    "expected a chart repository URL (https://...), an OCI reference (oci://...) or the path of"
+    " an existing local chart (a directory with a Chart.yaml, or a chart archive)"
+)
+
+
+# Helm installs from a directory holding Chart.yaml or from a chart archive; anything else
+# would fail in the middle of `pulumi up` (issue 23: every local path is checked at preview).
+@pytest.mark.parametrize("chart", ["charts/missing", "charts/empty", "ftp://charts.example.com"])
+def test_a_chart_source_that_helm_cannot_install_from_is_refused(chart: str, project: Path) -> None:
+    (problem,) = problems({**MINIMAL, "certManager": {"chart": chart}})
+    assert problem == f"multisite:certManager.chart = {chart!r}: {CHART_SOURCE}"
+
+
+def test_a_local_chart_under_the_home_directory_is_handed_on_expanded(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Helm does not expand `~`: the release gets the path the check found.
+    monkeypatch.setenv("HOME", str(project))
+    s = settings({**MINIMAL, "certManager": {"chart": "~/charts/cert-manager"}})
+    assert s.cert_manager.chart == str(project / "charts" / "cert-manager")
 
 
 @pytest.mark.parametrize("chart", ["https://", "oci:///"])

@@ -86,7 +86,9 @@ def test_a_local_chart_directory_serves_the_charts_in_use(tmp_path: Path) -> Non
 
 
 def test_a_local_chart_directory_must_hold_the_charts_in_use(tmp_path: Path) -> None:
-    (problem,) = problems({**MINIMAL, "charts": str(tmp_path)} | {"certManager": {"chart": "cm"}})
+    (tmp_path / "cm.tgz").write_bytes(b"archive")
+    own = {"certManager": {"chart": str(tmp_path / "cm.tgz")}}
+    (problem,) = problems({**MINIMAL, "charts": str(tmp_path)} | own)
     assert problem == (
         f"multisite:charts = {str(tmp_path)!r}: expected ingress-nginx-4.15.1.tgz or ingress-nginx/ in it"
         " (the chart of multisite:ingressNginx), or multisite:ingressNginx.chart"
