@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import pulumi
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, field_validator
 
 from components.cluster import Cluster
 from components.fields import AcmeDirectoryUrl, Model, PemCaBundle
@@ -21,6 +22,10 @@ ACME_SERVERS = {
 }
 
 
+# Let's Encrypt serves ACME on api.letsencrypt.org and its subdomains (acme-v02, acme-staging-v02).
+LETS_ENCRYPT_API_HOST = "api.letsencrypt.org"
+
+
 class AcmeServersConfig(Model):
     """Private ACME directories (step-ca, Pebble, an internal Boulder) in place of Let's Encrypt's."""
 
@@ -28,6 +33,23 @@ class AcmeServersConfig(Model):
     """Directory URL of the `staging` issuer."""
     prod: AcmeDirectoryUrl | None = None
     """Directory URL of the `prod` issuer."""
+
+    @field_validator("staging", "prod")
+    @classmethod
+    def _private(cls, value: str) -> str:
+        # Whether a stack is production (protected) follows from its issuers' names. A
+        # `staging` issuer pointed at Let's Encrypt's production directory would issue
+        # trusted certificates on a stack the program treats as dev, so Let's Encrypt's
+        # own directories are refused here: the issuer names already choose them.
+        host = urllib.parse.urlsplit(value).hostname or ""
+        if host == LETS_ENCRYPT_API_HOST or host.endswith("." + LETS_ENCRYPT_API_HOST):
+            raise ValueError(
+                "expected a private ACME directory: this is Let's Encrypt's, which the issuer"
+                f" names already choose (staging: {ACME_SERVERS['staging']}, prod:"
+                f" {ACME_SERVERS['prod']}); remove this key and set multisite:acme.issuer"
+                " (or a site's issuer) instead"
+            )
+        return value
 
 
 class AcmeConfig(Model):
@@ -51,7 +73,8 @@ class AcmeConfig(Model):
     `waitForCertificates: true`."""
     servers: AcmeServersConfig = Field(default_factory=AcmeServersConfig)
     """Private ACME directories (`https://` URLs of step-ca, Pebble, an internal Boulder) in
-    place of Let's Encrypt's, per issuer; the issuer names stay the same."""
+    place of Let's Encrypt's, per issuer; the issuer names stay the same. Let's Encrypt's own
+    directories are refused here: the issuer names choose them."""
     ca_bundle: PemCaBundle | None = None
     """PEM certificates that cert-manager trusts for those directories' HTTPS; only with `servers`."""
 

@@ -623,3 +623,37 @@ def test_an_inexact_string_is_refused_whole(value: str, expected: str) -> None:
 )
 def test_a_charts_directory_that_is_no_path_is_refused_whole(value: Any, expected: str) -> None:
     assert problems({**MINIMAL, "charts": value}) == [f"multisite:charts = {value!r}: {expected}"]
+
+
+LE_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
+LE_PROD = "https://acme-v02.api.letsencrypt.org/directory"
+
+
+# Production is what the issuer names say (issue 23): a `staging` issuer pointed at Let's
+# Encrypt's production directory would issue trusted certificates on a stack treated as dev
+# (unprotected). Let's Encrypt's directories (letsencrypt.org/docs/acme-protocol-updates,
+# letsencrypt.org/docs/staging-environment) are refused in `servers`, whichever issuer.
+@pytest.mark.parametrize(
+    ("issuer", "url"),
+    [
+        ("staging", LE_PROD),
+        ("prod", LE_STAGING),
+        ("prod", LE_PROD),
+        ("staging", "https://acme-v02.api.letsencrypt.org:443/directory"),
+    ],
+)
+def test_lets_encrypt_directories_are_not_private_servers(issuer: str, url: str) -> None:
+    (problem,) = problems({"acme": {"issuer": "staging", "servers": {issuer: url}}})
+    assert problem == (
+        f"multisite:acme.servers.{issuer} = {url!r}: expected a private ACME directory: this is"
+        f" Let's Encrypt's, which the issuer names already choose (staging: {LE_STAGING}, prod:"
+        f" {LE_PROD}); remove this key and set multisite:acme.issuer (or a site's issuer) instead"
+    )
+
+
+@pytest.mark.parametrize(
+    "url", ["https://ca.internal:14000/dir", "https://api.letsencrypt.org.example.com/dir"]
+)
+def test_a_private_directory_that_only_resembles_lets_encrypt_is_accepted(url: str) -> None:
+    s = settings({"acme": {"issuer": "staging", "servers": {"staging": url}}})
+    assert s.acme.server("staging") == url and not s.production
