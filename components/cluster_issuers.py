@@ -6,10 +6,10 @@ import base64
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import pulumi
-from pydantic import EmailStr, Field, field_validator
+from pydantic import AfterValidator, EmailStr, Field
 
 from components.cluster import Cluster
 from components.fields import AcmeDirectoryUrl, Model, PemCaBundle
@@ -26,30 +26,35 @@ ACME_SERVERS = {
 LETS_ENCRYPT_API_HOST = "api.letsencrypt.org"
 
 
+def not_lets_encrypt(value: str) -> str:
+    """Check that an ACME directory URL is not one of Let's Encrypt's; return it unchanged.
+
+    Whether a stack is production (protected) follows from its issuers' names. A
+    `staging` issuer pointed at Let's Encrypt's production directory would issue
+    trusted certificates on a stack the program treats as dev, so Let's Encrypt's
+    own directories are refused in `servers`: the issuer names already choose them.
+    """
+    host = urllib.parse.urlsplit(value).hostname or ""
+    if host == LETS_ENCRYPT_API_HOST or host.endswith("." + LETS_ENCRYPT_API_HOST):
+        raise ValueError(
+            "expected a private ACME directory: this is Let's Encrypt's, which the issuer"
+            f" names already choose (staging: {ACME_SERVERS['staging']}, prod:"
+            f" {ACME_SERVERS['prod']}); remove this key and set multisite:acme.issuer"
+            " (or a site's issuer) instead"
+        )
+    return value
+
+
+PrivateAcmeDirectory = Annotated[AcmeDirectoryUrl, AfterValidator(not_lets_encrypt)]
+
+
 class AcmeServersConfig(Model):
     """Private ACME directories (step-ca, Pebble, an internal Boulder) in place of Let's Encrypt's."""
 
-    staging: AcmeDirectoryUrl | None = None
+    staging: PrivateAcmeDirectory | None = None
     """Directory URL of the `staging` issuer."""
-    prod: AcmeDirectoryUrl | None = None
+    prod: PrivateAcmeDirectory | None = None
     """Directory URL of the `prod` issuer."""
-
-    @field_validator("staging", "prod")
-    @classmethod
-    def _private(cls, value: str) -> str:
-        # Whether a stack is production (protected) follows from its issuers' names. A
-        # `staging` issuer pointed at Let's Encrypt's production directory would issue
-        # trusted certificates on a stack the program treats as dev, so Let's Encrypt's
-        # own directories are refused here: the issuer names already choose them.
-        host = urllib.parse.urlsplit(value).hostname or ""
-        if host == LETS_ENCRYPT_API_HOST or host.endswith("." + LETS_ENCRYPT_API_HOST):
-            raise ValueError(
-                "expected a private ACME directory: this is Let's Encrypt's, which the issuer"
-                f" names already choose (staging: {ACME_SERVERS['staging']}, prod:"
-                f" {ACME_SERVERS['prod']}); remove this key and set multisite:acme.issuer"
-                " (or a site's issuer) instead"
-            )
-        return value
 
 
 class AcmeConfig(Model):

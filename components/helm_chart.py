@@ -6,11 +6,11 @@ import copy
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from components.fields import ChartVersion, Model
 from components.metadata import await_annotations, object_meta
@@ -25,6 +25,27 @@ CHART_SOURCE_EXPECTED = (
 )
 
 
+def chart_location(value: str) -> str:
+    """Check where a chart comes from: a repository URL, an OCI reference or an existing
+    local chart; return it (a local path with `~` expanded, which Helm does not do)."""
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        # Checked at preview, as the kubeconfig path and `multisite:charts` are: a
+        # missing chart would otherwise fail in the middle of `pulumi up`.
+        path = os.path.expanduser(value)
+        if not (os.path.isfile(path) or os.path.isfile(os.path.join(path, "Chart.yaml"))):
+            raise ValueError(CHART_SOURCE_EXPECTED)
+        return path
+    if scheme not in ("http", "https", "oci"):
+        raise ValueError(CHART_SOURCE_EXPECTED)
+    if not rest.strip("/"):
+        raise ValueError(f"expected a {scheme}:// location with a host")
+    return value
+
+
+ChartLocation = Annotated[str, AfterValidator(chart_location)]
+
+
 class ChartConfig(Model):
     """A Helm chart: version pin, optional source override, extra values."""
 
@@ -32,30 +53,12 @@ class ChartConfig(Model):
 
     version: ChartVersion
     """The exact chart version (a pin, not a range)."""
-    chart: str | None = None
+    chart: ChartLocation | None = None
     """Where the chart comes from instead of its upstream repository: a repository URL (a
     mirror), an `oci://` reference, or a local chart directory or archive (air-gapped use),
     relative to the project directory; a local chart must exist when the stack is previewed."""
     values: dict[str, Any] = Field(default_factory=dict)
     """Helm values, merged last over the program's own."""
-
-    @field_validator("chart")
-    @classmethod
-    def _source(cls, value: str) -> str:
-        """repository URL, `oci://` reference or local path"""
-        scheme, sep, rest = value.partition("://")
-        if not sep:
-            # Checked at preview, as the kubeconfig path and `multisite:charts` are: a
-            # missing chart would otherwise fail in the middle of `pulumi up`.
-            path = os.path.expanduser(value)
-            if not (os.path.isfile(path) or os.path.isfile(os.path.join(path, "Chart.yaml"))):
-                raise ValueError(CHART_SOURCE_EXPECTED)
-            return path
-        if scheme not in ("http", "https", "oci"):
-            raise ValueError(CHART_SOURCE_EXPECTED)
-        if not rest.strip("/"):
-            raise ValueError(f"expected a {scheme}:// location with a host")
-        return value
 
 
 @dataclass(frozen=True)

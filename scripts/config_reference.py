@@ -25,6 +25,7 @@ from pydantic_core import PydanticUndefined
 from components import fields
 from components.edge import CONTROLLERS, DEFAULT
 from components.fields import NAMESPACE, Model
+from components.helm_chart import chart_location
 from components.settings import SCALAR_KEYS, SECTIONS
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
@@ -37,6 +38,7 @@ CHECKS: dict[Callable[..., Any], str] = {
     fields.public_ipv4: "public IPv4 address",
     fields.acme_directory_url: "`https://` URL",
     fields.pem_ca_bundle: "PEM certificates",
+    chart_location: "repository URL, `oci://` reference or local path",
 }
 # What an absent section means, where it is neither required nor its defaults.
 ABSENT = {"cluster": "the ambient kubeconfig", "dns": "no DNS records", "sites": "no sites"}
