@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
-from pydantic import AfterValidator, field_validator
+from pydantic import AfterValidator
 
 from components.fields import GcpLocation, GcpProjectId, Model, Pattern
 
@@ -29,6 +29,22 @@ GkeClusterName = Annotated[
 ]
 
 
+def kubeconfig_source(value: str) -> str:
+    """Check a kubeconfig: inline YAML, or the path of an existing file (returned with `~`
+    expanded)."""
+    if not value.strip():
+        raise ValueError("expected inline kubeconfig YAML or the path of an existing file")
+    if "\n" in value or value.lstrip().startswith(("apiVersion", "{")):
+        return value  # inline kubeconfig
+    path = os.path.expanduser(value)
+    if not os.path.isfile(path):
+        raise ValueError("expected inline kubeconfig YAML or the path of an existing file")
+    return path
+
+
+KubeconfigSource = Annotated[str, AfterValidator(kubeconfig_source)]
+
+
 class ClusterConfig(Model):
     """How to reach the cluster: a GKE cluster by name, or a kubeconfig."""
 
@@ -41,7 +57,7 @@ class ClusterConfig(Model):
     """The GKE cluster's region (a regional cluster) or zone (a zonal cluster)."""
     project: GcpProjectId | None = None
     """The GKE cluster's project, when it is not `gcp:project`."""
-    kubeconfig: str | None = None
+    kubeconfig: KubeconfigSource | None = None
     """Any other cluster: the path of a kubeconfig file, or inline kubeconfig YAML."""
     context: str | None = None
     """The kubeconfig's context to use (default: its current-context)."""
@@ -62,19 +78,6 @@ class ClusterConfig(Model):
         if "project" in given and not gke:
             problems.append("expected 'project' only together with a GKE {name, location}")
         return problems
-
-    @field_validator("kubeconfig")
-    @classmethod
-    def _kubeconfig_exists(cls, value: str) -> str:
-        """file path or inline YAML"""
-        if not value.strip():
-            raise ValueError("expected inline kubeconfig YAML or the path of an existing file")
-        if "\n" in value or value.lstrip().startswith(("apiVersion", "{")):
-            return value  # inline kubeconfig
-        path = os.path.expanduser(value)
-        if not os.path.isfile(path):
-            raise ValueError("expected inline kubeconfig YAML or the path of an existing file")
-        return path
 
 
 @dataclass(frozen=True)

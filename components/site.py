@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, Field
 
 from components.cluster import Cluster
 from components.cluster_issuers import ClusterIssuers, IssuerChoice, wait_annotations
@@ -89,13 +89,47 @@ def service_name(host: str) -> str:
     return name if name[0].isalpha() else kubernetes_name(f"web-{host}")
 
 
+def host_list(value: list[str]) -> list[str]:
+    """Check a site's aliases: each a host name, and room for them on one certificate."""
+    problems = []
+    for i, alias in enumerate(value):
+        try:
+            validate_host(alias)
+        except ValueError as err:
+            problems.append(f"[{i}] {alias!r}: {err}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    if len(value) + 1 > MAX_NAMES_PER_CERTIFICATE:
+        raise ValueError(
+            f"expected at most {MAX_NAMES_PER_CERTIFICATE - 1} aliases"
+            " (Let's Encrypt signs at most 100 names per certificate)"
+        )
+    return value
+
+
+def image_reference(value: str) -> str:
+    """Check a container image reference; return it unchanged."""
+    if len(value) > 255 or not _IMAGE.match(value):
+        raise ValueError(
+            "expected a container image reference such as"
+            " 'nginxinc/nginx-unprivileged:1.29' or 'registry.example.com/web@sha256:<hex>'"
+        )
+    return value
+
+
+# One check of the whole list, not a Host per item: a per-item type would report
+# `aliases[1]` as the key path instead of the list's.
+HostList = Annotated[list[str], AfterValidator(host_list)]
+ImageReference = Annotated[str, AfterValidator(image_reference)]
+
+
 class SiteConfig(Model):
     """One web site: its host names and the backend that serves them."""
 
     host: Host
     """The site's name, unique across every site's host and aliases; its objects are named
     after it (`www.example.com`: `www-example-com`, TLS Secret `www-example-com-tls`)."""
-    aliases: list[str] = Field(default_factory=list)
+    aliases: HostList = Field(default_factory=list)
     """More names on the same certificate, served the same way."""
     namespace: NamespaceName = "default"
     """Namespace of the site's objects."""
@@ -103,7 +137,7 @@ class SiteConfig(Model):
     """An existing Service to route to, as in the write-up; exactly one of `service` and `image`."""
     port: int = Field(default=80, ge=1, le=65535)
     """The port the backend listens on: the Service's port for `service`, the container's for `image`."""
-    image: str | None = None
+    image: ImageReference | None = None
     """A container image to deploy: a Deployment running as non-root with TCP probes and
     resource requests, and a ClusterIP Service in front of it."""
     replicas: int | None = Field(default=None, ge=1, le=100)
@@ -122,38 +156,6 @@ class SiteConfig(Model):
         if "replicas" in given and "image" not in given:
             problems.append("expected 'replicas' only with 'image' (we do not scale your Service)")
         return problems
-
-    # One validator for the list, not a Host per item: a per-item type would
-    # report `aliases[1]` as the key path instead of the list's.
-    @field_validator("aliases")
-    @classmethod
-    def _aliases(cls, value: list[str]) -> list[str]:
-        """list of host names"""
-        problems = []
-        for i, alias in enumerate(value):
-            try:
-                validate_host(alias)
-            except ValueError as err:
-                problems.append(f"[{i}] {alias!r}: {err}")
-        if problems:
-            raise ValueError("; ".join(problems))
-        if len(value) + 1 > MAX_NAMES_PER_CERTIFICATE:
-            raise ValueError(
-                f"expected at most {MAX_NAMES_PER_CERTIFICATE - 1} aliases"
-                " (Let's Encrypt signs at most 100 names per certificate)"
-            )
-        return value
-
-    @field_validator("image")
-    @classmethod
-    def _image(cls, value: str) -> str:
-        """container image reference"""
-        if len(value) > 255 or not _IMAGE.match(value):
-            raise ValueError(
-                "expected a container image reference such as"
-                " 'nginxinc/nginx-unprivileged:1.29' or 'registry.example.com/web@sha256:<hex>'"
-            )
-        return value
 
     @property
     def hosts(self) -> list[str]:

@@ -185,6 +185,9 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "charts/cert-manager-v1.21.2.tgz",
         "http://mirror.example.com",
         "oci://quay.io/jetstack",
+        # A URL whose query holds another URL is still that repository's URL.
+        "https://proxy.example.com/charts?upstream=https://charts.jetstack.io",
+        "oci://X",  # a one-letter host is a host
     ],
 )
 def test_chart_sources_of_every_documented_kind_are_accepted(chart: str, project: Path) -> None:
