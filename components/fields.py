@@ -134,23 +134,34 @@ class Model(BaseModel):
         """
         return pulumi.Output.secret(value) if self._secret else value
 
+    # The bodies are module functions: mutmut does not mutate decorated methods.
     @field_validator("*", mode="before")
     @classmethod
     def _given_exactly(cls, value: Any, info: ValidationInfo) -> Any:
-        if value is None:
-            raise ValueError("expected a value, got an empty one (null); remove the key to take its default")
-        if info.field_name not in cls.FREE_TEXT:
-            check_exact_string(value)
-        return value
+        return given_exactly(value, free_text=info.field_name in cls.FREE_TEXT)
 
     @model_validator(mode="after")
     def _shape(self) -> Model:
-        fields = type(self).model_fields
-        given = {fields[n].alias or n: getattr(self, n) for n in self.model_fields_set}
-        problems = type(self).shape_problems(given)
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
+        return check_shape(self)
+
+
+def given_exactly(value: Any, *, free_text: bool) -> Any:
+    """A given value before its type is checked: never null, and an exact string unless `free_text`."""
+    if value is None:
+        raise ValueError("expected a value, got an empty one (null); remove the key to take its default")
+    if not free_text:
+        check_exact_string(value)
+    return value
+
+
+def check_shape(model: M) -> M:
+    """`model`, once the rules between its keys (`shape_problems`) hold for the keys given."""
+    fields = type(model).model_fields
+    given = {fields[n].alias or n: getattr(model, n) for n in model.model_fields_set}
+    problems = type(model).shape_problems(given)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return model
 
 
 M = TypeVar("M", bound=Model)
