@@ -660,3 +660,51 @@ def test_lets_encrypt_directories_are_not_private_servers(issuer: str, url: str)
 def test_a_private_directory_that_only_resembles_lets_encrypt_is_accepted(url: str) -> None:
     s = settings({"acme": {"issuer": "staging", "servers": {"staging": url}}})
     assert s.acme.server("staging") == url and not s.production
+
+
+KUBECONFIG_EXPECTED = "expected inline kubeconfig YAML or the path of an existing file"
+HOST_EXPECTED = (
+    "a lower-case DNS name such as 'www.example.com': at least two labels of"
+    " a-z, 0-9 and '-', each 1-63 characters, 253 in all, no wildcard"
+)
+
+
+# Inline kubeconfig is any text with a newline, or one line that starts (after spaces) as a
+# kubeconfig does: YAML's `apiVersion` or JSON's `{`. Anything else is a path.
+@pytest.mark.parametrize(
+    "inline",
+    [
+        "apiVersion: v1",
+        "  apiVersion: v1",
+        "kind: Config\napiVersion: v1\n",
+        '{"kind": "Config"}',
+    ],
+)
+def test_inline_kubeconfig_is_handed_on_as_written(inline: str) -> None:
+    cluster = settings({**MINIMAL, "cluster": {"kubeconfig": inline}}).cluster
+    assert cluster is not None and cluster.kubeconfig == inline
+
+
+@pytest.mark.parametrize("value", ["   ", "/nonexistent/kubeconfig", "apiversion: v1"])
+def test_a_kubeconfig_that_is_neither_inline_nor_an_existing_file_is_refused(value: str) -> None:
+    (problem,) = problems({**MINIMAL, "cluster": {"kubeconfig": value}})
+    assert problem == f"multisite:cluster.kubeconfig = {value!r}: {KUBECONFIG_EXPECTED}"
+
+
+def test_every_bad_alias_is_named_in_one_message() -> None:
+    (problem,) = problems(
+        {**MINIMAL, "sites": [{**SITE, "aliases": ["ok.example.com", "A.example.com", "x"]}]}
+    )
+    assert problem == (
+        "multisite:sites[0].aliases = ['ok.example.com', 'A.example.com', 'x']:"
+        f" [1] 'A.example.com': expected lower case ('a.example.com'); {HOST_EXPECTED};"
+        f" [2] 'x': expected {HOST_EXPECTED}"
+    )
+
+
+def test_a_bad_image_gets_the_whole_message() -> None:
+    (problem,) = problems(image_site(image="Nginx:1.29"))
+    assert problem == (
+        "multisite:sites[0].image = 'Nginx:1.29': expected a container image reference such as"
+        " 'nginxinc/nginx-unprivileged:1.29' or 'registry.example.com/web@sha256:<hex>'"
+    )
