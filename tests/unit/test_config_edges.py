@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
+from components.cluster_issuers import AcmeConfig
 from components.settings import ConfigError, StackSettings, load_settings
-from components.site import kubernetes_name
+from components.site import SiteConfig, kubernetes_name
 from tests.support import TEST_CA
 
 MINIMAL: dict[str, Any] = {"acme": {"issuer": "staging"}}
@@ -707,4 +709,29 @@ def test_a_bad_image_gets_the_whole_message() -> None:
     assert problem == (
         "multisite:sites[0].image = 'Nginx:1.29': expected a container image reference such as"
         " 'nginxinc/nginx-unprivileged:1.29' or 'registry.example.com/web@sha256:<hex>'"
+    )
+
+
+def test_a_nested_null_gets_the_whole_message() -> None:
+    (problem,) = problems({"acme": {"issuer": "staging", "email": None}})
+    assert problem == (
+        "multisite:acme.email = None: expected a value, got an empty one (null);"
+        " remove the key to take its default"
+    )
+
+
+# The rules between keys hold for a model built in code too (a component's test, a future
+# caller), not only for stack config, whose loader reports them from the raw mapping.
+def test_a_model_built_in_code_meets_the_rules_between_its_keys() -> None:
+    with pytest.raises(ValidationError) as caught:
+        AcmeConfig(issuer="staging", certificate_timeout=45)  # camelCase rule, snake_case field
+    assert caught.value.errors()[0]["msg"] == (
+        "Value error, expected 'certificateTimeout' only together with 'waitForCertificates: true'"
+        " (it bounds that wait)"
+    )
+    with pytest.raises(ValidationError) as caught:
+        SiteConfig(host="www.example.com", replicas=2)
+    assert caught.value.errors()[0]["msg"] == (
+        "Value error, expected exactly one of 'service' (route to an existing Service) or 'image'"
+        " (deploy this container); expected 'replicas' only with 'image' (we do not scale your Service)"
     )
