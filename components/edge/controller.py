@@ -38,8 +38,6 @@ class Controller:
     config: type[EdgeConfig]
     """The model of that section; its `version` defaults to the pin."""
     release: ChartRelease
-    version: str
-    """The pinned chart version (the default of its config section)."""
     service: str
     """Name of the LoadBalancer Service the chart creates, in `namespace`."""
     values: ValuesBuilder
@@ -49,6 +47,11 @@ class Controller:
     """Whether the chart's `crds/` are needed (False: skipped)."""
     retired: str | None = None
     """A warning for every preview when the controller gets no fixes any more."""
+
+    @property
+    def version(self) -> str:
+        """The pinned chart version: the default of its config section, stated there once."""
+        return str(self.config.model_fields["version"].default)
 
     def http01_solver(self) -> dict[str, Any]:
         """The ACME HTTP-01 solver of a ClusterIssuer that answers through this edge."""

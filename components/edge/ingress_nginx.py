@@ -82,7 +82,6 @@ INGRESS_NGINX = Controller(
         release_name="ingress-nginx",
         namespace="ingress-nginx",
     ),
-    version=CHART_VERSION,
     service="ingress-nginx-controller",
     values=ingress_nginx_values,
     ingress_class=INGRESS_CLASS,

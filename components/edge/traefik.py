@@ -96,7 +96,6 @@ TRAEFIK = Controller(
         release_name="traefik",
         namespace="traefik",
     ),
-    version=CHART_VERSION,
     service="traefik",
     values=traefik_values,
     ingress_class=INGRESS_CLASS,
