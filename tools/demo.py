@@ -112,6 +112,10 @@ def main() -> int:
     if problem is not None:
         print(f"make demo needs the sandbox cluster, which cannot start here: {problem}", file=sys.stderr)
         return 1
+    if not network.which("curl"):
+        # Checked before the sandbox starts: its requests through the edge run the real curl.
+        print("make demo needs the `curl` command for its requests through the edge", file=sys.stderr)
+        return 1
     print(
         f"charts: the real Traefik chart from {UPSTREAM / 'charts'}, cert-manager's from its Go module "
         f"(packaged into {cache_dir() / 'charts'})",

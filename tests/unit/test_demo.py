@@ -10,9 +10,10 @@ import pytest
 from pulumi import automation as auto
 from pulumi.automation import events
 
+from tools import demo
 from tools.demo import Progress, node_commands, run_shown
 from tools.engine_env import REPO_ROOT
-from tools.sandbox import DEFAULT_DIR, Sandbox, pebble
+from tools.sandbox import DEFAULT_DIR, Sandbox, network, pebble
 
 NAMESPACE = "urn:pulumi:local::multisite::kubernetes:core/v1:Namespace::cert-manager"
 
@@ -80,3 +81,14 @@ def test_up_ends_with_the_count_of_changes_and_the_duration_as_the_cli_does() ->
     summary = events.SummaryEvent(False, 37, {events.OpType.CREATE: 22}, {})
     Progress(lines.append)(_event(1, summary_event=summary))
     assert "\n".join(lines) == "\nResources:\n    + 22 created\n\nDuration: 37s"
+
+
+def test_without_curl_the_demo_stops_before_starting_anything(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(network, "available", lambda: None)  # as if root with iproute2
+    monkeypatch.setattr(network, "which", lambda name: None if name == "curl" else f"/usr/bin/{name}")
+    monkeypatch.setattr(demo, "Sandbox", None)  # a sandbox start would fail loudly
+    monkeypatch.setattr("sys.argv", ["tools.demo"])
+    assert demo.main() == 1
+    assert capsys.readouterr().err == "make demo needs the `curl` command for its requests through the edge\n"
