@@ -14,7 +14,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 from pydantic import AfterValidator
 
-from components.fields import GcpLocation, GcpProjectId, Model, Pattern
+from components.fields import GcpLocation, GcpProjectId, KeysRule, Model, Pattern
 
 GkeClusterName = Annotated[
     str,
@@ -66,17 +66,31 @@ class ClusterConfig(Model):
     local sandbox)."""
 
     @classmethod
-    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
-        gke = "name" in given or "location" in given
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
+        gke = tuple(k for k in ("name", "location") if k in given)
         problems = []
         if gke and "kubeconfig" in given:
-            problems.append("expected either {name, location} of a GKE cluster or {kubeconfig}, not both")
-        elif gke and not ("name" in given and "location" in given):
-            problems.append("expected both 'name' and 'location' to look up a GKE cluster")
+            problems.append(
+                KeysRule(
+                    (*gke, "kubeconfig"),
+                    "expected either {name, location} of a GKE cluster or {kubeconfig}, not both",
+                )
+            )
+        elif len(gke) == 1:
+            problems.append(
+                KeysRule(("name", "location"), "expected both 'name' and 'location' to look up a GKE cluster")
+            )
         if "context" in given and "kubeconfig" not in given:
-            problems.append("expected 'context' only together with 'kubeconfig'")
+            problems.append(
+                KeysRule(("context", "kubeconfig"), "expected 'context' only together with 'kubeconfig'")
+            )
         if "project" in given and not gke:
-            problems.append("expected 'project' only together with a GKE {name, location}")
+            problems.append(
+                KeysRule(
+                    ("project", "name", "location"),
+                    "expected 'project' only together with a GKE {name, location}",
+                )
+            )
         return problems
 
 

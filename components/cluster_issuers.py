@@ -12,7 +12,7 @@ import pulumi
 from pydantic import AfterValidator, EmailStr, Field
 
 from components.cluster import Cluster
-from components.fields import AcmeDirectoryUrl, Model, PemCaBundle
+from components.fields import AcmeDirectoryUrl, KeysRule, Model, PemCaBundle
 from components.metadata import TIMEOUT, WAIT_FOR, custom_resource
 
 IssuerChoice = Literal["staging", "prod"]
@@ -84,17 +84,23 @@ class AcmeConfig(Model):
     """PEM certificates that cert-manager trusts for those directories' HTTPS; only with `servers`."""
 
     @classmethod
-    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
         problems = []
         if "caBundle" in given and "servers" not in given:
             problems.append(
-                "expected 'caBundle' only together with 'servers': Let's Encrypt's own"
-                " directories are served with publicly trusted certificates"
+                KeysRule(
+                    ("caBundle", "servers"),
+                    "expected 'caBundle' only together with 'servers': Let's Encrypt's own"
+                    " directories are served with publicly trusted certificates",
+                )
             )
         if "certificateTimeout" in given and given.get("waitForCertificates") is not True:
             problems.append(
-                "expected 'certificateTimeout' only together with 'waitForCertificates: true'"
-                " (it bounds that wait)"
+                KeysRule(
+                    ("certificateTimeout", "waitForCertificates"),
+                    "expected 'certificateTimeout' only together with 'waitForCertificates: true'"
+                    " (it bounds that wait)",
+                )
             )
         return problems
 

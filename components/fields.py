@@ -13,7 +13,7 @@ import ipaddress
 import re
 import ssl
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar, overload
 
@@ -104,9 +104,9 @@ class Model(BaseModel):
         return sorted(f.alias or n for n, f in cls.model_fields.items())
 
     @classmethod
-    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
-        """Rules between keys, on the keys as given (camelCase). Runs on raw input too,
-        so they are reported even when a field's own value is wrong."""
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
+        """Rules between keys that `given` (the keys as written, camelCase) breaks. Runs on
+        raw input too, so they are reported even when a field's own value is wrong."""
         return []
 
     @property
@@ -154,13 +154,32 @@ def given_exactly(value: Any, *, free_text: bool) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class KeysRule:
+    """A rule between keys of one object, broken: every key it joins, and what was expected."""
+
+    keys: tuple[str, ...]
+    """The keys the rule joins, as written (camelCase), whether given or not."""
+    expected: str
+
+    def describe(self, prefix: str, given: Mapping[str, Any], show: Callable[[Any], str] = repr) -> str:
+        """The problem, naming each key by its path under `prefix` (`multisite:acme`) with the
+        value given, or `(not set)`: `multisite:acme.caBundle = '...', multisite:acme.servers
+        (not set): expected ...`."""
+        keys = ", ".join(
+            f"{prefix}.{key} = {show(given[key])}" if key in given else f"{prefix}.{key} (not set)"
+            for key in self.keys
+        )
+        return f"{keys}: {self.expected}"
+
+
 def check_shape(model: M) -> M:
     """`model`, once the rules between its keys (`shape_problems`) hold for the keys given."""
     fields = type(model).model_fields
     given = {fields[n].alias or n: getattr(model, n) for n in model.model_fields_set}
-    problems = type(model).shape_problems(given)
-    if problems:
-        raise ValueError("; ".join(problems))
+    broken = type(model).shape_problems(given)
+    if broken:
+        raise ValueError("; ".join(rule.describe(type(model).__name__, given) for rule in broken))
     return model
 
 

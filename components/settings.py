@@ -199,7 +199,7 @@ def _validate(
     never hides them; pydantic's own report of the same rules is then skipped.
     """
     if isinstance(value, Mapping):
-        problems.extend(f"{prefix} = {_show(dict(value))}: {p}" for p in model.shape_problems(value))
+        problems.extend(rule.describe(prefix, value, _show) for rule in model.shape_problems(value))
     try:
         return model.model_validate(value)
     except ValidationError as err:
@@ -278,8 +278,8 @@ def load_settings(
     if static_ip is not None and static_ip.reserves:
         if not (static_ip.region or gcp_region):
             problems.append(
-                f"{NAMESPACE}:staticIp.region: missing; set gcp:region (the cluster's region) or"
-                f" {NAMESPACE}:staticIp.region to reserve a regional address"
+                f"{NAMESPACE}:staticIp.region (not set), gcp:region (not set): expected one of them to"
+                " reserve a regional address (the cluster's region)"
             )
         if static_ip.name is None and not GCP_NAME.match(default_static_ip_name(stack)):
             problems.append(
@@ -291,9 +291,9 @@ def load_settings(
     dns: DnsConfig | None = parsed["dns"]
     if dns is not None and static_ip is not None and not static_ip.enabled:
         problems.append(
-            f"{NAMESPACE}:dns = {{zone: {dns.zone!r}}}: expected a static IP to point records at;"
-            f" {NAMESPACE}:staticIp.enabled is false, so the address is only known after the"
-            " load balancer exists"
+            f"{NAMESPACE}:dns.zone = {dns.zone!r}, {NAMESPACE}:staticIp.enabled = False: expected a"
+            " static IP to point records at; without one the address is only known after the load"
+            " balancer exists"
         )
     sites = parsed["sites"] or []
     problems.extend(site_name_clashes(raw.get("sites")))

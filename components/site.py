@@ -21,6 +21,7 @@ from components.fields import (
     DNS_LABEL,
     NAMESPACE,
     Host,
+    KeysRule,
     Model,
     Pattern,
     is_host,
@@ -146,15 +147,23 @@ class SiteConfig(Model):
     """This site's issuer instead of the stack's `acme.issuer`."""
 
     @classmethod
-    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
         problems = []
         if ("service" in given) == ("image" in given):
             problems.append(
-                "expected exactly one of 'service' (route to an existing Service) or"
-                " 'image' (deploy this container)"
+                KeysRule(
+                    ("service", "image"),
+                    "expected exactly one of 'service' (route to an existing Service) or"
+                    " 'image' (deploy this container)",
+                )
             )
         if "replicas" in given and "image" not in given:
-            problems.append("expected 'replicas' only with 'image' (we do not scale your Service)")
+            problems.append(
+                KeysRule(
+                    ("replicas", "image"),
+                    "expected 'replicas' only with 'image' (we do not scale your Service)",
+                )
+            )
         return problems
 
     @property

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import pulumi
 import pulumi_gcp as gcp
 
-from components.fields import NAMESPACE, GcpName, GcpRegion, Model, PublicIPv4
+from components.fields import NAMESPACE, GcpName, GcpRegion, KeysRule, Model, PublicIPv4
 
 NetworkTier = Literal["PREMIUM", "STANDARD"]
 
@@ -31,14 +31,22 @@ class StaticIpConfig(Model):
     """A public IPv4 address you reserved yourself: nothing is created in GCP."""
 
     @classmethod
-    def shape_problems(cls, given: Mapping[str, Any]) -> list[str]:
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
         problems = []
         if "address" in given and "name" in given:
             problems.append(
-                "expected either 'address' (an IP you reserved) or 'name' (an IP we reserve), not both"
+                KeysRule(
+                    ("address", "name"),
+                    "expected either 'address' (an IP you reserved) or 'name' (an IP we reserve), not both",
+                )
             )
-        if given.get("enabled") is False and any(k in given for k in ("address", "name", "region")):
-            problems.append("expected no address, name or region when 'enabled' is false")
+        reserving = tuple(k for k in ("address", "name", "region") if k in given)
+        if given.get("enabled") is False and reserving:
+            problems.append(
+                KeysRule(
+                    ("enabled", *reserving), "expected no address, name or region when 'enabled' is false"
+                )
+            )
         return problems
 
     @property

@@ -29,6 +29,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pulumi import automation as auto
 
@@ -142,6 +143,10 @@ def main() -> int:
         print(Cluster(sandbox.kubeconfig).report())
         root = sandbox.directory / "acme-root.pem"
         root.write_text(sandbox.acme_root())
+        outputs = stack.outputs()
+        kube = Cluster(sandbox.kubeconfig)
+        for problem in edge_not_serving(sandbox, kube, outputs["ingressService"], set(outputs["urls"]), root):
+            print(f"the edge does not serve its certificate yet: {problem}", flush=True)
         print("\nIn the sandbox's node namespace, where its DNS server and the edge's address are:")
         for command in node_commands(sandbox, root):
             run_shown(command)
@@ -157,6 +162,39 @@ def main() -> int:
             sandbox.stop()
             print("\nsandbox stopped (`make demo DEMO_FLAGS=--keep` leaves it running)")
     return 0
+
+
+def edge_not_serving(
+    sandbox: Sandbox, kube: Cluster, service: str, hosts: set[str], root: Path, *, seconds: float = 60
+) -> list[str]:
+    """Wait until every ready pod behind the edge's `service` (`namespace/name`) serves each
+    of `hosts` a certificate for it that verifies against `root`; what still fails after
+    `seconds` (empty when every pod serves every host).
+
+    A Certificate is Ready once its Secret is written; the edge loads the Secret a
+    moment later, and each of its pods on its own, so a request through the load
+    balancer alone can meet a pod that still serves its default certificate.
+    """
+    namespace, name = service.split("/")
+    https = next(p for p in kube.core.read_namespaced_service(name, namespace).spec.ports if p.port == 443)
+    deadline = time.monotonic() + seconds
+    while True:
+        pods = kube.ready_endpoints(namespace, name, https.name or "")
+        failing = [] if pods else [f"no ready pod behind {service}"]
+        for address, port in pods:
+            for host in sorted(hosts):
+                url, pod = f"https://{host}:{port}/", f"{address}:{port}"
+                proc = sandbox.run_python_in_node(
+                    "-m", "tools.probe", url, "--connect", address, "--cafile", str(root), capture_output=True
+                )
+                served: dict[str, Any] = (
+                    json.loads(proc.stdout) if proc.stdout else {"error": proc.stderr.strip()}
+                )
+                if "error" in served or host not in served["certificate"]["names"]:
+                    failing.append(f"{host} at {pod}: {served.get('error') or served['certificate']}")
+        if not failing or time.monotonic() > deadline:
+            return failing
+        time.sleep(1)
 
 
 def node_commands(sandbox: Sandbox, root: Path) -> list[list[str]]:

@@ -26,6 +26,7 @@ class Cluster:
         self.networking: Any = client.NetworkingV1Api(self.api)
         self.custom: Any = client.CustomObjectsApi(self.api)
         self.extensions: Any = client.ApiextensionsV1Api(self.api)
+        self.discovery: Any = client.DiscoveryV1Api(self.api)
 
     def cluster_issuers(self) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = self.custom.list_cluster_custom_object(
@@ -43,6 +44,21 @@ class Cluster:
         """Every Ingress but cert-manager's HTTP-01 solver's."""
         items = self.networking.list_ingress_for_all_namespaces(label_selector=NOT_SOLVER).items
         return sorted(items, key=lambda o: (o.metadata.namespace, o.metadata.name))
+
+    def ready_endpoints(self, namespace: str, service: str, port: str) -> list[tuple[str, int]]:
+        """(address, port) of each ready endpoint behind `service`'s port named `port`."""
+        slices = self.discovery.list_namespaced_endpoint_slice(
+            namespace, label_selector=f"kubernetes.io/service-name={service}"
+        ).items
+        return sorted(
+            (address, p.port)
+            for item in slices
+            for p in item.ports or []
+            if p.name == port
+            for endpoint in item.endpoints or []
+            if endpoint.conditions is None or endpoint.conditions.ready is not False
+            for address in endpoint.addresses
+        )
 
     def namespaces(self) -> set[str]:
         return {str(ns.metadata.name) for ns in self.core.list_namespace().items if ns.metadata}

@@ -27,7 +27,7 @@ from kubernetes.client.exceptions import ApiException
 from pulumi import automation as auto
 
 from tests.support import print_wall_times
-from tools.demo import node_commands
+from tools.demo import edge_not_serving, node_commands
 from tools.engine_env import REPO_ROOT
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
@@ -97,7 +97,7 @@ def ready(certificate: dict[str, Any]) -> bool:
 
 
 def test_up_issues_every_certificate_from_the_sandbox_ca(
-    stack: LocalStack, kube: Cluster, cluster_sandbox: Sandbox, tmp_path: Path
+    stack: LocalStack, kube: Cluster, cluster_sandbox: Sandbox, tmp_path: Path, acme_root: Path
 ) -> None:
     start = time.monotonic()
     stack.up(on_output=print)
@@ -115,6 +115,12 @@ def test_up_issues_every_certificate_from_the_sandbox_ca(
         # And not against some other root: the sandbox's own CA did not sign it.
         other = verify_chain(chain, (cluster_sandbox.pki / "ca.crt").read_text(), tmp_path)
         assert other.returncode != 0
+    # Each edge pod loads the Secrets a moment after they are written: the tests below,
+    # like the demo, start once every pod serves every name its certificate.
+    start = time.monotonic()
+    hosts = set().union(*SITES.values())
+    assert edge_not_serving(cluster_sandbox, kube, stack.outputs()["ingressService"], hosts, acme_root) == []
+    TIMINGS["every certificate Ready to served by every edge pod"] = time.monotonic() - start
 
 
 def test_status_shows_every_host_issued_with_its_expiry_and_pointing_at_the_edge(
@@ -412,7 +418,11 @@ def test_a_new_site_goes_live_alone_and_answers_404_once_removed(
     config["multisite:sites"].remove(SHOP)
     stack.write_config(config)
     stack.up()
-    assert probe(cluster_sandbox, "http://shop.example.net/", acme_root)["status"] == 404
+    # Each edge pod drops the route when it sees the Ingress go (its own moment).
+    deadline = time.monotonic() + 60
+    while (gone := probe(cluster_sandbox, "http://shop.example.net/", acme_root))["status"] != 404:
+        assert time.monotonic() < deadline, gone
+        time.sleep(1)
 
 
 def test_removing_a_site_removes_its_certificate_and_secret_and_nothing_else(

@@ -181,9 +181,9 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         "CA bundle for Let's Encrypt's own directories",
         {"acme": {"issuer": "prod", "caBundle": TEST_CA}},
         [
-            "multisite:acme = ",
-            ": expected 'caBundle' only together with 'servers': Let's Encrypt's own directories"
-            " are served with publicly trusted certificates",
+            "multisite:acme.caBundle = '-----BEGIN CERTIFICATE-----",
+            ", multisite:acme.servers (not set): expected 'caBundle' only together with 'servers':"
+            " Let's Encrypt's own directories are served with publicly trusted certificates",
         ],
     ),
     (
@@ -279,14 +279,14 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         {**MINIMAL, "sites": [{**SITE, "image": "nginx:1.29"}]},
         # docs/configuration.md: `service` routes to an existing Service, `image` also deploys the container.
         [
-            "multisite:sites[0]",
-            ": expected exactly one of 'service' (route to an existing Service) or 'image'",
+            "multisite:sites[0].service = 'web', multisite:sites[0].image = 'nginx:1.29': expected"
+            " exactly one of 'service' (route to an existing Service) or 'image'",
         ],
     ),
     (
         "neither service nor image",
         {**MINIMAL, "sites": [{"host": "www.example.com"}]},
-        ["multisite:sites[0]", "exactly one of 'service'"],
+        ["multisite:sites[0].service (not set), multisite:sites[0].image (not set): expected exactly one"],
     ),
     (
         "port too high",
@@ -306,7 +306,10 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "replicas for an existing service",
         {**MINIMAL, "sites": [{**SITE, "replicas": 2}]},
-        ["multisite:sites[0]", ": expected 'replicas' only with 'image' (we do not scale your Service)"],
+        [
+            "multisite:sites[0].replicas = 2, multisite:sites[0].image (not set): expected 'replicas'"
+            " only with 'image' (we do not scale your Service)"
+        ],
     ),
     (
         "non-integer replicas",
@@ -346,7 +349,11 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
     (
         "cluster by name and kubeconfig",
         {**MINIMAL, "cluster": {"name": "c", "location": "europe-west1", "kubeconfig": "apiVersion: v1\n"}},
-        ["multisite:cluster", "not both"],
+        [
+            "multisite:cluster.name = 'c', multisite:cluster.location = 'europe-west1',"
+            " multisite:cluster.kubeconfig = 'apiVersion: v1\\n': expected either",
+            "not both",
+        ],
     ),
     (
         "cluster name without location",
@@ -659,7 +666,10 @@ def test_bad_config_is_reported(case: str, raw: dict[str, Any], fragments: list[
 
 def test_region_is_required_to_reserve_an_address() -> None:
     (problem,) = problems(MINIMAL, gcp_region=None)
-    assert problem.startswith("multisite:staticIp.region: missing; set gcp:region")
+    assert problem == (
+        "multisite:staticIp.region (not set), gcp:region (not set): expected one of them to reserve a"
+        " regional address (the cluster's region)"
+    )
 
 
 def test_every_problem_is_reported_at_once() -> None:
@@ -805,7 +815,7 @@ def test_a_bad_field_does_not_hide_a_duplicate_alias_or_a_rule_between_keys() ->
         }
     )
     assert len(found) == 3, found
-    assert found[0].startswith("multisite:sites[1] = {") and "exactly one of 'service'" in found[0]
+    assert found[0].startswith("multisite:sites[1].service = 'x', multisite:sites[1].image = 'nginx': ")
     assert found[1].startswith("multisite:sites[1].port = 0")
     assert found[2] == (
         "multisite:sites[1].aliases[0] = 'example.com': expected each host once;"
@@ -822,8 +832,9 @@ def test_rules_between_keys_are_reported_beside_a_bad_field() -> None:
 def test_a_cluster_named_two_ways_is_refused_whole() -> None:
     cluster = {"name": "c", "location": "europe-west1", "kubeconfig": "apiVersion: v1\n"}
     assert problems({**MINIMAL, "cluster": cluster}) == [
-        f"multisite:cluster = {cluster!r}: expected either {{name, location}} of a GKE cluster or"
-        " {kubeconfig}, not both"
+        "multisite:cluster.name = 'c', multisite:cluster.location = 'europe-west1',"
+        " multisite:cluster.kubeconfig = 'apiVersion: v1\\n': expected either {name, location} of a GKE"
+        " cluster or {kubeconfig}, not both"
     ]
 
 

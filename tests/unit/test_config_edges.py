@@ -226,20 +226,34 @@ def test_a_chart_url_without_a_host_is_refused(chart: str) -> None:
     assert problem == f"multisite:certManager.chart = {chart!r}: expected a {scheme}:// location with a host"
 
 
+# Issue 23: a rule between keys names every key it joins by its dotted path, with the value
+# given or "(not set)", as single-key problems do.
 RULES_BETWEEN_KEYS = [
     (
         {"context": "ci"},
-        "multisite:cluster = {'context': 'ci'}: expected 'context' only together with 'kubeconfig'",
+        "multisite:cluster.context = 'ci', multisite:cluster.kubeconfig (not set): expected 'context'"
+        " only together with 'kubeconfig'",
     ),
     (
         {"project": "my-project"},
-        "multisite:cluster = {'project': 'my-project'}: expected 'project' only together with a GKE"
+        "multisite:cluster.project = 'my-project', multisite:cluster.name (not set),"
+        " multisite:cluster.location (not set): expected 'project' only together with a GKE"
         " {name, location}",
     ),
     (
         {"location": "europe-west1"},
-        "multisite:cluster = {'location': 'europe-west1'}: expected both 'name' and 'location' to look up"
-        " a GKE cluster",
+        "multisite:cluster.name (not set), multisite:cluster.location = 'europe-west1': expected both"
+        " 'name' and 'location' to look up a GKE cluster",
+    ),
+    (
+        {"name": "c"},
+        "multisite:cluster.name = 'c', multisite:cluster.location (not set): expected both"
+        " 'name' and 'location' to look up a GKE cluster",
+    ),
+    (
+        {"name": "c", "kubeconfig": "apiVersion: v1"},
+        "multisite:cluster.name = 'c', multisite:cluster.kubeconfig = 'apiVersion: v1': expected either"
+        " {name, location} of a GKE cluster or {kubeconfig}, not both",
     ),
 ]
 
@@ -255,8 +269,8 @@ def test_a_disabled_static_ip_takes_no_name_region_or_address(key: str) -> None:
     value = {"name": "my-ip", "region": "europe-west1", "address": "34.120.10.20"}[key]
     raw = {**MINIMAL, "staticIp": {"enabled": False, key: value}}
     assert problems(raw) == [
-        f"multisite:staticIp = {{'enabled': False, '{key}': '{value}'}}: expected no address, name or"
-        " region when 'enabled' is false"
+        f"multisite:staticIp.enabled = False, multisite:staticIp.{key} = '{value}': expected no"
+        " address, name or region when 'enabled' is false"
     ]
 
 
@@ -523,25 +537,31 @@ def test_a_section_set_to_null_is_refused_whole(key: str, extra: dict[str, Any])
 def test_an_address_and_a_name_together_are_refused_whole() -> None:
     static_ip = {"address": "34.120.10.20", "name": "my-ip"}
     assert problems({**MINIMAL, "staticIp": static_ip}) == [
-        f"multisite:staticIp = {static_ip!r}: expected either 'address' (an IP you reserved) or"
-        " 'name' (an IP we reserve), not both"
+        "multisite:staticIp.address = '34.120.10.20', multisite:staticIp.name = 'my-ip': expected"
+        " either 'address' (an IP you reserved) or 'name' (an IP we reserve), not both"
     ]
 
 
 def test_a_certificate_timeout_without_the_wait_is_refused_whole() -> None:
     acme = {"issuer": "prod", "certificateTimeout": 120}
     assert problems({"acme": acme}) == [
-        f"multisite:acme = {acme!r}: expected 'certificateTimeout' only together with"
-        " 'waitForCertificates: true' (it bounds that wait)"
+        "multisite:acme.certificateTimeout = 120, multisite:acme.waitForCertificates (not set):"
+        " expected 'certificateTimeout' only together with 'waitForCertificates: true' (it bounds"
+        " that wait)"
+    ]
+    acme["waitForCertificates"] = False
+    assert problems({"acme": acme}) == [
+        "multisite:acme.certificateTimeout = 120, multisite:acme.waitForCertificates = False:"
+        " expected 'certificateTimeout' only together with 'waitForCertificates: true' (it bounds"
+        " that wait)"
     ]
 
 
 def test_dns_without_a_static_ip_is_refused_whole() -> None:
     raw = {**MINIMAL, "staticIp": {"enabled": False}, "dns": {"zone": "example-com"}}
     assert problems(raw) == [
-        "multisite:dns = {zone: 'example-com'}: expected a static IP to point records at;"
-        " multisite:staticIp.enabled is false, so the address is only known after the load"
-        " balancer exists"
+        "multisite:dns.zone = 'example-com', multisite:staticIp.enabled = False: expected a static IP"
+        " to point records at; without one the address is only known after the load balancer exists"
     ]
 
 
@@ -726,12 +746,15 @@ def test_a_model_built_in_code_meets_the_rules_between_its_keys() -> None:
     with pytest.raises(ValidationError) as caught:
         AcmeConfig(issuer="staging", certificate_timeout=45)  # camelCase rule, snake_case field
     assert caught.value.errors()[0]["msg"] == (
-        "Value error, expected 'certificateTimeout' only together with 'waitForCertificates: true'"
-        " (it bounds that wait)"
+        "Value error, AcmeConfig.certificateTimeout = 45, AcmeConfig.waitForCertificates (not set):"
+        " expected 'certificateTimeout' only together with 'waitForCertificates: true' (it bounds"
+        " that wait)"
     )
     with pytest.raises(ValidationError) as caught:
         SiteConfig(host="www.example.com", replicas=2)
     assert caught.value.errors()[0]["msg"] == (
-        "Value error, expected exactly one of 'service' (route to an existing Service) or 'image'"
-        " (deploy this container); expected 'replicas' only with 'image' (we do not scale your Service)"
+        "Value error, SiteConfig.service (not set), SiteConfig.image (not set): expected exactly one"
+        " of 'service' (route to an existing Service) or 'image' (deploy this container);"
+        " SiteConfig.replicas = 2, SiteConfig.image (not set): expected 'replicas' only with 'image'"
+        " (we do not scale your Service)"
     )
