@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
-from components.fields import ChartVersion
-from components.helm_chart import ChartConfig, ChartRelease, merge_values, namespaced_release
+from components.fields import NAMESPACE, ChartVersion, KeysRule
+from components.helm_chart import ChartConfig, ChartRelease, ProgramValues, merge_values, namespaced_release
 
 # The newest patch of the newest supported line (see docs/design.md, "Pinned versions").
 CHART_VERSION = "v1.21.2"
@@ -23,14 +24,71 @@ RELEASE = ChartRelease(
 # cert-manager >= 1.18 makes HTTP-01 solver Ingresses with pathType Exact, which
 # ingress-nginx's strict path validation rejects for the challenge path. We turn
 # the gate off on cert-manager's side so ingress-nginx keeps strict validation.
-FEATURE_GATES = "ACMEHTTP01IngressPathTypeExact=false"
+FEATURE_GATE = "ACMEHTTP01IngressPathTypeExact"
+FEATURE_GATES = f"{FEATURE_GATE}=false"
 
 
 class CertManagerConfig(ChartConfig):
     """The cert-manager release."""
 
+    PROGRAM_VALUES: ClassVar[tuple[ProgramValues, ...]] = (
+        ProgramValues(
+            ("crds.enabled", "crds.keep"),
+            "the release installs cert-manager's CRDs and keeps them when it is deleted (deleting"
+            " them deletes every Certificate in the cluster)",
+            "leave CRD handling to the program",
+        ),
+        ProgramValues(
+            ("startupapicheck.enabled",),
+            "the release is ready only once the webhook answers, so no issuer races it",
+            "keep the startup API check",
+        ),
+        ProgramValues(
+            ("enableCertificateOwnerRef",),
+            "removing a site removes its TLS Secret (its private key) with its Certificate",
+            "keep the owner references",
+        ),
+        ProgramValues(
+            ("namespace", "fullnameOverride", "nameOverride"),
+            f"cert-manager runs in the namespace {RELEASE.namespace!r} that the program creates, under"
+            " the chart's names",
+            "keep the chart's names",
+        ),
+        ProgramValues(
+            tuple(
+                f"{image}.{key}"
+                for image in (
+                    "image",
+                    "webhook.image",
+                    "cainjector.image",
+                    "acmesolver.image",
+                    "startupapicheck.image",
+                )
+                for key in ("tag", "digest")
+            ),
+            f"every cert-manager image is the chart's own ({CHART_VERSION})",
+            f"pin another chart with {NAMESPACE}:certManager.version (imageRegistry may point at a mirror)",
+        ),
+    )
     version: ChartVersion = CHART_VERSION
     """The exact chart version (a pin, not a range)."""
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
+        problems = super().shape_problems(given)
+        gates = (
+            given.get("values", {}).get("featureGates") if isinstance(given.get("values"), Mapping) else None
+        )
+        if isinstance(gates, str) and FEATURE_GATE in gates:
+            problems.append(
+                KeysRule(
+                    ("values.featureGates",),
+                    f"expected other gates than {FEATURE_GATE}, which the program sets to false (the"
+                    " ACME solver's Ingress must pass ingress-nginx's strict path check); the gates"
+                    " given are added to it",
+                )
+            )
+        return problems
 
 
 def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -50,7 +108,11 @@ def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, An
         # release (and so every issuer that depends on it) waits for it.
         "startupapicheck": {"enabled": True},
     }
-    return merge_values(values, overrides or {})
+    given = overrides or {}
+    merged = merge_values(values, given)
+    if given.get("featureGates"):  # a user's gates join ours (the config refuses ours among them)
+        merged["featureGates"] = f"{FEATURE_GATES},{given['featureGates']}"
+    return merged
 
 
 @dataclass(frozen=True)

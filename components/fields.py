@@ -159,18 +159,34 @@ class KeysRule:
     """A rule between keys of one object, broken: every key it joins, and what was expected."""
 
     keys: tuple[str, ...]
-    """The keys the rule joins, as written (camelCase), whether given or not."""
+    """The keys the rule joins, as written (camelCase), whether given or not; a dotted key
+    reaches into a mapping (`values.service.spec`)."""
     expected: str
 
     def describe(self, prefix: str, given: Mapping[str, Any], show: Callable[[Any], str] = repr) -> str:
         """The problem, naming each key by its path under `prefix` (`multisite:acme`) with the
         value given, or `(not set)`: `multisite:acme.caBundle = '...', multisite:acme.servers
         (not set): expected ...`."""
-        keys = ", ".join(
-            f"{prefix}.{key} = {show(given[key])}" if key in given else f"{prefix}.{key} (not set)"
-            for key in self.keys
-        )
-        return f"{keys}: {self.expected}"
+        shown = []
+        for key in self.keys:
+            value = _given_at(given, key)
+            shown.append(
+                f"{prefix}.{key} (not set)" if value is _NOT_SET else f"{prefix}.{key} = {show(value)}"
+            )
+        return f"{', '.join(shown)}: {self.expected}"
+
+
+_NOT_SET = object()
+
+
+def _given_at(given: Mapping[str, Any], key: str) -> Any:
+    """The value at dotted `key` in `given`, or `_NOT_SET`."""
+    value: Any = given
+    for part in key.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return _NOT_SET
+        value = value[part]
+    return value
 
 
 def check_shape(model: M) -> M:

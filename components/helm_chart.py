@@ -12,7 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import AfterValidator, Field
 
-from components.fields import ChartVersion, Model
+from components.fields import ChartVersion, KeysRule, Model
 from components.metadata import await_annotations, object_meta
 
 # Helm's timeout for installs and upgrades, in seconds: hook Jobs included.
@@ -46,10 +46,59 @@ def chart_location(value: str) -> str:
 ChartLocation = Annotated[str, AfterValidator(chart_location)]
 
 
+@dataclass(frozen=True)
+class ProgramValues:
+    """Chart values the program sets, or leaves at the chart's default, and relies on.
+
+    A user's `values` may not set them, nor replace a mapping above them: Helm-style
+    merging would silently undo what `keeps`.
+    """
+
+    paths: tuple[str, ...]
+    """Dotted paths in the chart's values (`service.spec.loadBalancerIP`)."""
+    keeps: str
+    """The invariant they keep, as the error states it."""
+    instead: str
+    """What to do instead."""
+
+
+def overridden(values: Mapping[str, Any], path: str) -> str | None:
+    """The dotted path of the key in `values` that sets `path` or replaces a mapping above it
+    (Helm merges mappings and replaces anything else), or None when `path` is untouched."""
+    node: Any = values
+    parts = path.split(".")
+    for depth, part in enumerate(parts, start=1):
+        if part not in node:
+            return None
+        node = node[part]
+        if depth == len(parts) or not isinstance(node, Mapping):
+            return ".".join(parts[:depth])
+    return None  # pragma: no cover - the loop returns at the last part
+
+
+def program_value_problems(values: Any, kept: tuple[ProgramValues, ...]) -> list[KeysRule]:
+    """A problem for each key of a user's `values` that would undo one of `kept`, once per key
+    (for the first group it undoes: a key that replaces a whole mapping may undo several)."""
+    if not isinstance(values, Mapping):
+        return []
+    problems: dict[str, KeysRule] = {}
+    for group in kept:
+        for path in group.paths:
+            key = overridden(values, path)
+            if key is not None and key not in problems:
+                problems[key] = KeysRule(
+                    (f"values.{key}",),
+                    f"expected this left to the program, which relies on it: {group.keeps}; {group.instead}",
+                )
+    return list(problems.values())
+
+
 class ChartConfig(Model):
     """A Helm chart: version pin, optional source override, extra values."""
 
     FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"values"})
+    PROGRAM_VALUES: ClassVar[tuple[ProgramValues, ...]] = ()
+    """The chart values this release relies on; refused in `values`."""
 
     version: ChartVersion
     """The exact chart version (a pin, not a range)."""
@@ -58,7 +107,13 @@ class ChartConfig(Model):
     mirror), an `oci://` reference, or a local chart directory or archive (air-gapped use),
     relative to the project directory; a local chart must exist when the stack is previewed."""
     values: dict[str, Any] = Field(default_factory=dict)
-    """Helm values, merged last over the program's own."""
+    """Helm values, merged last over the program's own; the values the program relies on are
+    refused (listed below), and a list the program fills (Traefik's `extraObjects`) keeps its
+    items, with yours after them."""
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
+        return program_value_problems(given.get("values"), cls.PROGRAM_VALUES)
 
 
 @dataclass(frozen=True)
@@ -133,12 +188,18 @@ def chart_source(release: ChartRelease, config: ChartConfig) -> dict[str, Any]:
     return {"chart": config.input(override)}
 
 
-def merge_values(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
-    """Deep-merge `override` into a copy of `base`: mappings merge, anything else replaces."""
+def merge_values(
+    base: Mapping[str, Any], override: Mapping[str, Any], *, extend: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Deep-merge `override` into a copy of `base`: mappings merge, anything else replaces,
+    but for the top-level lists named in `extend`, which keep `base`'s items and add
+    `override`'s after them (`extraObjects`: the program's objects stay)."""
     merged = copy.deepcopy(dict(base))
     for key, value in override.items():
         if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
             merged[key] = merge_values(merged[key], value)
+        elif key in extend and isinstance(value, list) and isinstance(merged.get(key), list):
+            merged[key] = [*merged[key], *copy.deepcopy(value)]
         else:
             merged[key] = copy.deepcopy(value)
     return merged

@@ -27,7 +27,7 @@ from components.cluster import kubeconfig_source
 from components.cluster_issuers import not_lets_encrypt
 from components.edge import CONTROLLERS, DEFAULT
 from components.fields import NAMESPACE, Model
-from components.helm_chart import chart_location
+from components.helm_chart import ChartConfig, chart_location
 from components.settings import SCALAR_KEYS, SECTIONS
 from components.site import host_list, image_reference
 
@@ -132,8 +132,19 @@ def _nested(model: type[Model]) -> list[tuple[str, type[Model]]]:
     return found
 
 
+def program_values(model: type[Model]) -> list[str]:
+    """For a chart's section: the chart values the program relies on, refused in `values`."""
+    if not issubclass(model, ChartConfig) or not model.PROGRAM_VALUES:
+        return []
+    lines = ["", "In `values`, these keys are the program's (refused, as is any mapping above them):", ""]
+    for group in model.PROGRAM_VALUES:
+        paths = ", ".join(f"`{path}`" for path in group.paths)
+        lines.append(f"- {paths}: {group.keeps}.")
+    return lines
+
+
 def _section(key: str, model: type[Model], lead: str) -> list[str]:
-    lines = [f"### `{key}`", "", lead, "", *field_table(model)]
+    lines = [f"### `{key}`", "", lead, "", *field_table(model), *program_values(model)]
     for nested_key, nested in _nested(model):
         lines += ["", *_section(f"{key}.{nested_key}", nested, _one_line(nested.__doc__))]
     return lines

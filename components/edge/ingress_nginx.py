@@ -6,11 +6,11 @@ for the risk and the way out. The chart is pinned to its final release.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from components.edge.controller import Controller, EdgeConfig, load_balancer_service
-from components.fields import ChartVersion
-from components.helm_chart import ChartRelease, merge_values
+from components.fields import NAMESPACE, ChartVersion
+from components.helm_chart import ChartRelease, ProgramValues, merge_values
 
 # The final release of the retired project (2026-03-19, controller v1.15.1).
 CHART_VERSION = "4.15.1"
@@ -25,6 +25,43 @@ RETIRED = (
 
 class IngressNginxConfig(EdgeConfig):
     """The ingress-nginx release (edge `ingress-nginx`)."""
+
+    PROGRAM_VALUES: ClassVar[tuple[ProgramValues, ...]] = (
+        ProgramValues(
+            ("fullnameOverride", "nameOverride", "namespaceOverride", "controller.name"),
+            "the stack's `ingressService` output names the Service ingress-nginx/ingress-nginx-controller",
+            "keep the chart's names",
+        ),
+        ProgramValues(
+            (
+                "controller.service.enabled",
+                "controller.service.type",
+                "controller.service.loadBalancerIP",
+                "controller.service.enableHttp",
+                "controller.service.enableHttps",
+                "controller.service.ports.http",
+                "controller.service.ports.https",
+            ),
+            "one LoadBalancer Service on the stack's static IP, answering ACME HTTP-01 challenges on"
+            " port 80 and the sites on 443",
+            f"choose the address with {NAMESPACE}:staticIp",
+        ),
+        ProgramValues(
+            ("controller.ingressClass", "controller.ingressClassResource"),
+            f"the controller serves the IngressClass {INGRESS_CLASS!r} (the sites' and the ACME solver's)",
+            "keep the class as the program sets it",
+        ),
+        ProgramValues(
+            ("controller.image.tag", "controller.image.digest"),
+            f"the controller is pinned by the chart ({CHART_VERSION}), digest included",
+            f"pin another chart with {NAMESPACE}:ingressNginx.version (image.registry may point at a mirror)",
+        ),
+        ProgramValues(
+            ("controller.replicaCount",),
+            "the replicas and the PodDisruptionBudget follow one setting",
+            f"set {NAMESPACE}:ingressNginx.replicas",
+        ),
+    )
 
     version: ChartVersion = CHART_VERSION
     """The exact chart version (a pin, not a range)."""

@@ -11,11 +11,11 @@ are off, so nothing else on the cluster can add routes to this edge.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from components.edge.controller import Controller, EdgeConfig, load_balancer_service
-from components.fields import ChartVersion
-from components.helm_chart import ChartRelease, merge_values
+from components.fields import NAMESPACE, ChartVersion
+from components.helm_chart import ChartRelease, ProgramValues, merge_values
 
 CHART_VERSION = "41.3.0"
 # The chart's appVersion, pinned as the image tag so a chart bump never
@@ -30,6 +30,53 @@ NGINX_CONTROLLER = "k8s.io/ingress-nginx"
 class TraefikConfig(EdgeConfig):
     """The Traefik release (edge `traefik`)."""
 
+    PROGRAM_VALUES: ClassVar[tuple[ProgramValues, ...]] = (
+        ProgramValues(
+            ("service.enabled", "service.single", "service.spec.type", "service.spec.loadBalancerIP"),
+            "one LoadBalancer Service on the stack's static IP",
+            f"choose the address with {NAMESPACE}:staticIp",
+        ),
+        ProgramValues(
+            ("fullnameOverride", "nameOverride", "namespaceOverride", "service.nameOverride"),
+            "the stack's `ingressService` output names the Service traefik/traefik",
+            "keep the chart's names",
+        ),
+        ProgramValues(
+            (
+                "ports.web.expose.default",
+                "ports.web.exposedPort",
+                "ports.web.http.redirections",
+                "ports.websecure.expose.default",
+                "ports.websecure.exposedPort",
+            ),
+            "ACME HTTP-01 challenges reach the solver on port 80 unredirected, and sites answer"
+            " HTTPS on 443 (each site's Ingress redirects HTTP to HTTPS itself)",
+            "leave the entry points as the chart has them",
+        ),
+        ProgramValues(
+            (
+                "providers.kubernetesIngressNGINX.enabled",
+                "providers.kubernetesIngressNGINX.ingressClass",
+                "providers.kubernetesIngressNGINX.controllerClass",
+                "providers.kubernetesIngressNGINX.publishService",
+                "ingressClass.enabled",
+            ),
+            f"Traefik serves the Ingresses of class {INGRESS_CLASS!r} (the sites' and the ACME"
+            " solver's) and no Ingress without a class",
+            "keep the provider as the program sets it",
+        ),
+        ProgramValues(
+            ("image.tag",),
+            f"the proxy is pinned to {TRAEFIK_VERSION}, the chart's appVersion",
+            "a different Traefik is a change to TRAEFIK_VERSION in components/edge/traefik.py, reviewed"
+            " like one (image.registry and image.repository may point at a mirror)",
+        ),
+        ProgramValues(
+            ("deployment.replicas",),
+            "the replicas and the PodDisruptionBudget follow one setting",
+            f"set {NAMESPACE}:traefik.replicas",
+        ),
+    )
     version: ChartVersion = CHART_VERSION
     """The exact chart version (a pin, not a range)."""
 
@@ -83,7 +130,8 @@ def traefik_values(
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "resources": {"requests": {"cpu": "100m", "memory": "90Mi"}},
     }
-    return merge_values(values, overrides or {})
+    # A user's extraObjects come after ours: the `nginx` IngressClass stays.
+    return merge_values(values, overrides or {}, extend=frozenset({"extraObjects"}))
 
 
 TRAEFIK = Controller(

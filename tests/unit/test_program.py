@@ -413,6 +413,12 @@ def test_hosts_whose_record_names_could_repeat_register_unique_urns() -> None:
             "multisite:sites": [{"host": "1.example.com", "service": "1web"}],
         },
         {"multisite:acme": {"issuer": "prod"}, "gcp:region": "europe-west1-b"},
+        # Issue 23: a chart value that would undo an invariant.
+        {
+            "multisite:acme": {"issuer": "prod"},
+            "multisite:edge": "traefik",
+            "multisite:traefik": {"values": {"providers": {"kubernetesIngressNGINX": {"ingressClass": "x"}}}},
+        },
     ],
 )
 def test_every_rejection_is_a_run_error_that_registers_nothing(raw: dict[str, Any]) -> None:
