@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import pulumi
 import pulumi_gcp as gcp
 from pydantic import AfterValidator, Field
 
-from components.fields import GCP_NAME, GcpProjectId, Model, Pattern
+from components.fields import GCP_NAME, NAMESPACE, GcpProjectId, Model, Pattern
 
 ZoneName = Annotated[
     str,
@@ -34,6 +35,37 @@ class DnsConfig(Model):
     """The zone's project, when it is not `gcp:project`."""
     ttl: int = Field(default=300, ge=30, le=86400)
     """Time to live of the records, in seconds."""
+
+
+class SiteNames(Protocol):
+    """The names of a site (`SiteConfig`), as the zone check reads them."""
+
+    host: str
+    aliases: list[str]
+
+
+def zone_dns_name(config: DnsConfig, project: str | None) -> str:
+    """The DNS name of the managed zone `config.zone` (`example.com.`), read from Cloud DNS;
+    `project` is the stack's `gcp:project`, for a section that names no project of its own."""
+    return gcp.dns.get_managed_zone(name=config.zone, project=config.project or project).dns_name
+
+
+def names_outside_zone(dns_name: str, sites: Sequence[SiteNames]) -> str | None:
+    """The problem when a host or alias does not lie in the zone whose DNS name is `dns_name`
+    (Cloud DNS refuses a record outside its zone), naming every such name; else None."""
+    zone = dns_name.rstrip(".")
+    outside = [
+        f"{NAMESPACE}:sites[{i}].{key} = {name!r}"
+        for i, site in enumerate(sites)
+        for key, name in (("host", site.host), *((f"aliases[{j}]", a) for j, a in enumerate(site.aliases)))
+        if name != zone and not name.endswith(f".{zone}")
+    ]
+    if not outside:
+        return None
+    return (
+        f"{NAMESPACE}:dns.zone: expected every host and alias under the zone's DNS name {dns_name!r}"
+        f" (Cloud DNS keeps only records inside it); outside it: {', '.join(outside)}"
+    )
 
 
 @dataclass(frozen=True)

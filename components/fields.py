@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, TypeVar, overload
 
+import idna
 import pulumi
 from pydantic import (
     AfterValidator,
@@ -210,6 +211,8 @@ def validate_host(value: str) -> str:
         raise ValueError(
             "expected a host without wildcard: HTTP-01 validation cannot issue wildcard certificates"
         )
+    if not value.isascii():
+        raise ValueError(_ascii_form_expected(value))
     if value != value.lower():
         raise ValueError(f"expected lower case ({value.lower()!r}); {HOST_EXPECTED}")
     if len(value) > 253:
@@ -220,6 +223,19 @@ def validate_host(value: str) -> str:
     if labels[-1].isdigit():
         raise ValueError("expected a DNS name, not an IP address")
     return value
+
+
+def _ascii_form_expected(value: str) -> str:
+    """What to write instead of an internationalised name: its punycode form, as browsers
+    derive it (IDNA 2008 with UTS #46 mapping), when it has one."""
+    try:
+        ascii_form = idna.encode(value, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return f"expected {HOST_EXPECTED}"
+    return (
+        f"expected the ASCII (punycode) form of an internationalised name: {ascii_form!r}; DNS,"
+        " Kubernetes and certificates carry names in that form"
+    )
 
 
 def is_host(value: Any) -> bool:

@@ -26,11 +26,12 @@ from typing import Any, Literal, cast
 import pulumi
 from pydantic import ValidationError
 
+from components import lets_encrypt
 from components.cert_manager import RELEASE as CERT_MANAGER_RELEASE
 from components.cert_manager import CertManagerConfig
 from components.cluster import ClusterConfig
 from components.cluster_issuers import AcmeConfig
-from components.dns import DnsConfig
+from components.dns import DnsConfig, names_outside_zone, zone_dns_name
 from components.edge import CONTROLLERS, DEFAULT, Controller, EdgeConfig
 from components.fields import GCP_NAME, NAMESPACE, Model, check_exact_string, gcp_project_id, gcp_region
 from components.helm_chart import ChartConfig, local_chart
@@ -102,7 +103,8 @@ class StackSettings:
 
 
 def read_settings() -> StackSettings:
-    """Every `multisite:` key of the running stack, validated before anything is registered."""
+    """Every `multisite:` key of the running stack, validated before anything is registered;
+    with `multisite:dns`, every host checked against the zone's DNS name in Cloud DNS."""
     config = pulumi.Config(NAMESPACE)
     # Every key set in the stack, so a typo such as `multisite:site` is reported.
     prefix = f"{NAMESPACE}:"
@@ -117,13 +119,19 @@ def read_settings() -> StackSettings:
             raw[key] = text  # a plain string where an object belongs: load_settings says so
     secret = frozenset(k for k in present if pulumi.runtime.config.is_config_secret(prefix + k))
     gcp = pulumi.Config("gcp")
-    return load_settings(
+    settings = load_settings(
         raw,
         stack=pulumi.get_stack(),
         gcp_project=gcp.get("project"),
         gcp_region=gcp.get("region"),
         secret_keys=secret,
     )
+    if settings.dns is not None:
+        # The records' zone, looked up at preview: Cloud DNS refuses a record outside it at `up`.
+        problem = names_outside_zone(zone_dns_name(settings.dns, settings.gcp_project), settings.sites)
+        if problem is not None:
+            raise ConfigError([problem])
+    return settings
 
 
 SCALAR_KEYS: dict[str, str] = {
@@ -297,6 +305,8 @@ def load_settings(
         )
     sites = parsed["sites"] or []
     problems.extend(site_name_clashes(raw.get("sites")))
+    if parsed["acme"] is not None:
+        problems.extend(_lets_encrypt_problems(sites, parsed["acme"]))
 
     if problems:
         raise ConfigError(problems)
@@ -372,6 +382,39 @@ def _charts_from(
         else:
             found[section] = config.model_copy(update={"chart": path})
     return found
+
+
+def _lets_encrypt_problems(sites: Sequence[SiteConfig | None], acme: AcmeConfig) -> list[str]:
+    """The names Let's Encrypt would refuse at new-order, on the sites it issues for: those
+    whose issuer has no private directory in `acme.servers` (components/lets_encrypt.py)."""
+    problems = []
+    for i, site in enumerate(sites):
+        if site is None:
+            continue
+        choice = site.issuer or acme.issuer
+        if acme.server(choice) is not None:
+            continue
+        prefix = f"{NAMESPACE}:sites[{i}]"
+        chosen_by = f"{prefix}.issuer" if site.issuer else f"{NAMESPACE}:acme.issuer"
+        issued_by = (
+            f"Let's Encrypt refuses it at new-order, and issues this site's certificate"
+            f" ({chosen_by} = {choice!r}, {NAMESPACE}:acme.servers.{choice} (not set))"
+        )
+        names = [
+            (f"{prefix}.host", site.host),
+            *((f"{prefix}.aliases[{j}]", a) for j, a in enumerate(site.aliases)),
+        ]
+        for key, name in names:
+            reason = lets_encrypt.name_refusal(name)
+            if reason is not None:
+                problems.append(f"{key} = {name!r}: {reason}; {issued_by}")
+        most = lets_encrypt.MAX_NAMES_PER_CERTIFICATE
+        if len(site.hosts) > most:
+            problems.append(
+                f"{prefix}.aliases = {_show(site.aliases)}: expected at most {most - 1} aliases ({most}"
+                f" names on one certificate, the host included), got {len(site.aliases)}; {issued_by}"
+            )
+    return problems
 
 
 def _unknown_key_problem(key: str, value: Any) -> str:

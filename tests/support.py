@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # A CA certificate for `multisite:acme.caBundle` (tests/fixtures/pki/README.md).
 TEST_CA = (ROOT / "tests" / "fixtures" / "pki" / "acme-ca.pem").read_text()
 STATIC_IP = "203.0.113.7"
+MANAGED_ZONES = {"example-com": "example.com."}
+"""The Cloud DNS zones the mocks know: name -> DNS name (the shipped stacks use `example-com`)."""
 
 # The provider SDKs load a module on first use of one of its names, and
 # pulumi_gcp.compute alone takes about 3 s. Loading what the program uses when
@@ -88,6 +90,7 @@ class Recorder(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.calls: list[str] = []
         self.call_args: list[dict[str, Any]] = []
+        self.zones: dict[str, str] = dict(MANAGED_ZONES)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -108,6 +111,10 @@ class Recorder(pulumi.runtime.Mocks):
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         self.calls.append(args.token)
         self.call_args.append(dict(args.args))
+        if args.token == "gcp:dns/getManagedZone:getManagedZone":
+            if args.args["name"] not in self.zones:
+                raise LookupError(f"Cloud DNS: no managed zone named {args.args['name']!r}")
+            return {"name": args.args["name"], "dnsName": self.zones[args.args["name"]]}, []
         if args.token == "gcp:container/getCluster:getCluster":
             return {
                 "name": args.args["name"],
@@ -284,14 +291,17 @@ def record(
     project: str = "multisite",
     preview: bool = False,
     secret_keys: Sequence[str] = (),
+    zones: Mapping[str, str] = MANAGED_ZONES,
 ) -> ProgramRun:
     """Call `build` under mocks, with `config` (fully qualified keys) set, and record it.
 
-    `secret_keys` are the config keys set with `--secret`.
+    `secret_keys` are the config keys set with `--secret`; `zones` the Cloud DNS zones
+    that exist (name -> DNS name).
 
     An exception from `build` is returned in `ProgramRun.error`, not raised.
     """
     mocks = Recorder()
+    mocks.zones = dict(zones)
     monitor = RecordingMonitor(mocks)
     # A fresh root Stack per run, so exports of an earlier run do not leak in.
     pulumi_settings.ROOT.set(None)
@@ -339,13 +349,20 @@ def run_program(
     preview: bool = False,
     expect_error: bool = False,
     secret_keys: Sequence[str] = (),
+    zones: Mapping[str, str] = MANAGED_ZONES,
 ) -> ProgramRun:
     """Run the whole program (`__main__.main`) under mocks with a stack's config.
 
     An error is raised unless `expect_error`, in which case it is in `run.error`.
     """
     run = record(
-        load_program(), config=config, stack=stack, project=project, preview=preview, secret_keys=secret_keys
+        load_program(),
+        config=config,
+        stack=stack,
+        project=project,
+        preview=preview,
+        secret_keys=secret_keys,
+        zones=zones,
     )
     if run.error is not None and not expect_error:
         raise run.error

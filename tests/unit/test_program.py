@@ -395,7 +395,7 @@ def test_hosts_whose_record_names_could_repeat_register_unique_urns() -> None:
             {"host": "a.com-dns-c.com", "aliases": ["d.com"], "service": "web"},
         ],
     }
-    run = run_program(config, stack="prod")
+    run = run_program(config, stack="prod", zones={"example-com": "com."})
     records = sorted(r.inputs["name"] for r in run.of_type(RECORD))
     assert records == ["a.com-dns-c.com.", "a.com.", "c.com-dns-d.com.", "d.com."]
     assert len({r.urn for r in run.resources}) == len(run.resources)
@@ -446,3 +446,40 @@ def test_an_image_site_whose_host_starts_with_a_digit_gets_a_routable_service() 
         ingress.prop("spec", "rules", 0, "http", "paths", 0, "backend", "service", "name")
         == "web-1-example-com"
     )
+
+
+def test_hosts_outside_the_dns_zone_are_refused_at_preview_in_one_message() -> None:
+    """Issue 23: with multisite:dns, every host and alias lies under the zone's DNS name, which
+    the program looks up in Cloud DNS before registering anything (Cloud DNS would refuse the
+    records at `up`). `notexample.com` ends in the zone's letters but is not under it."""
+    config = {
+        **stack_config("prod"),
+        "multisite:sites": [
+            {"host": "www.example.com", "aliases": ["example.com", "notexample.com"], "service": "web"},
+            {"host": "blog.example.org", "service": "blog"},
+        ],
+    }
+    run = run_program(config, stack="prod", expect_error=True)
+    assert isinstance(run.error, ConfigError)
+    assert run.error.problems == [
+        "multisite:dns.zone: expected every host and alias under the zone's DNS name 'example.com.'"
+        " (Cloud DNS keeps only records inside it); outside it: multisite:sites[0].aliases[1] ="
+        " 'notexample.com', multisite:sites[1].host = 'blog.example.org'"
+    ]
+    assert run.resources == []
+
+
+def test_the_zone_is_looked_up_in_its_own_project_and_the_apex_lies_in_it() -> None:
+    config = {**stack_config("prod"), "multisite:dns": {"zone": "shop-zone", "project": "dns-project"}}
+    config["multisite:sites"] = [{"host": "shop.example.net", "aliases": ["www.shop.example.net"], "service": "web"}]
+    run = run_program(config, stack="prod", zones={"shop-zone": "shop.example.net."})
+    assert run.error is None
+    (lookup,) = [a for t, a in zip(run.calls, run.call_args, strict=True) if t.startswith("gcp:dns/")]
+    assert (lookup["name"], lookup["project"]) == ("shop-zone", "dns-project")
+    assert sorted(r.inputs["name"] for r in run.of_type(RECORD)) == ["shop.example.net.", "www.shop.example.net."]
+
+
+def test_a_zone_that_does_not_exist_stops_the_program_before_any_resource() -> None:
+    run = run_program(stack_config("prod"), stack="prod", zones={}, expect_error=True)
+    assert run.error is not None and "example-com" in str(run.error)
+    assert run.resources == []

@@ -1,0 +1,69 @@
+"""Let's Encrypt's rules for the names on a certificate, as its CA enforces them at new-order.
+
+Let's Encrypt runs Boulder; `policy/pa.go` (`validNonWildcardDomain`,
+`WellFormedIdentifiers`) refuses a name that Kubernetes and DNS accept when it
+has more than 10 labels, a label in the reserved `??--` form other than valid
+punycode (`xn--`), or no ICANN public suffix, or is a public suffix itself
+(`co.uk`); its RA refuses an order of more than 100 names. These apply only
+where Let's Encrypt issues: a private ACME directory (`acme.servers`) has rules
+of its own. Boulder's blocklist of high-risk names is policy data it does not
+publish, so it is not checked here.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from publicsuffixlist import PublicSuffixList
+
+MAX_NAMES_PER_CERTIFICATE = 100
+"""Names on one certificate (one order); Boulder's RA `maxNames`."""
+MAX_LABELS = 10
+"""Labels in one name; Boulder's `maxLabels`."""
+
+# Boulder looks suffixes up in the ICANN section only (iana.ExtractSuffix:
+# IgnorePrivate, no default rule), so an unknown TLD has no suffix at all.
+_ICANN = PublicSuffixList(only_icann=True, accept_unknown=False)
+
+
+def name_refusal(host: str) -> str | None:
+    """Why Let's Encrypt refuses `host` at new-order, as an `expected ...` reason, or None.
+
+    `host` is a name the generic checks accepted (`fields.validate_host`):
+    lower-case LDH labels, at least two, 253 characters at most.
+    """
+    labels = host.split(".")
+    if len(labels) > MAX_LABELS:
+        return f"expected at most {MAX_LABELS} labels, got {len(labels)}"
+    for label in labels:
+        problem = _reserved_label_refusal(label)
+        if problem is not None:
+            return problem
+    suffix = _ICANN.publicsuffix(host)
+    if suffix is None:
+        return (
+            f"expected a name under a public top-level domain; {labels[-1]!r} is not one (the ICANN"
+            " section of the Public Suffix List)"
+        )
+    if suffix == host:
+        return f"expected a name below a public suffix; {host!r} is one itself (Public Suffix List)"
+    return None
+
+
+def _reserved_label_refusal(label: str) -> str | None:
+    """A label with `--` in its third and fourth characters is reserved (R-LDH, RFC 5890
+    2.3.1): only an `xn--` label holding valid, NFC-normalised punycode is issued for."""
+    if label[2:4] != "--":
+        return None
+    if not label.startswith("xn--"):
+        return (
+            f"expected no label in the reserved form '??--' (RFC 5890) other than punycode 'xn--';"
+            f" got {label!r}"
+        )
+    try:
+        decoded = label[4:].encode("ascii").decode("punycode")
+    except UnicodeError:
+        return f"expected valid punycode after 'xn--'; {label!r} does not decode"
+    if not unicodedata.is_normalized("NFC", decoded):
+        return f"expected punycode of an NFC-normalised name; {label!r} decodes to {decoded!r}, which is not"
+    return None
