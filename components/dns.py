@@ -38,10 +38,9 @@ class DnsConfig(Model):
 
 
 class SiteNames(Protocol):
-    """The names of a site (`SiteConfig`), as the zone check reads them."""
+    """A site (`SiteConfig`), as the zone check reads its names."""
 
-    host: str
-    aliases: list[str]
+    def keyed_names(self) -> list[tuple[str, str]]: ...
 
 
 def zone_dns_name(config: DnsConfig, project: str | None) -> str:
@@ -51,13 +50,13 @@ def zone_dns_name(config: DnsConfig, project: str | None) -> str:
 
 
 def names_outside_zone(dns_name: str, sites: Sequence[SiteNames]) -> str | None:
-    """The problem when a host or alias does not lie in the zone whose DNS name is `dns_name`
+    """The problem when a host, alias or redirect does not lie in the zone whose DNS name is `dns_name`
     (Cloud DNS refuses a record outside its zone), naming every such name; else None."""
     zone = dns_name.rstrip(".")
     outside = [
         f"{NAMESPACE}:sites[{i}].{key} = {name!r}"
         for i, site in enumerate(sites)
-        for key, name in (("host", site.host), *((f"aliases[{j}]", a) for j, a in enumerate(site.aliases)))
+        for key, name in site.keyed_names()
         if name != zone and not name.endswith(f".{zone}")
     ]
     if not outside:

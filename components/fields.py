@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 T = TypeVar("T")
 
@@ -196,8 +197,15 @@ def check_shape(model: M) -> M:
     given = {fields[n].alias or n: getattr(model, n) for n in model.model_fields_set}
     broken = type(model).shape_problems(given)
     if broken:
-        raise ValueError("; ".join(rule.describe(type(model).__name__, given) for rule in broken))
+        # Its own error type: the settings loader reports these rules from the raw mapping,
+        # with each key's full path, and skips pydantic's report of them.
+        message = "; ".join(rule.describe(type(model).__name__, given) for rule in broken)
+        raise PydanticCustomError(KEYS_RULE, "{message}", {"message": message})
     return model
+
+
+KEYS_RULE = "keys_rule"
+"""The pydantic error type of a broken rule between keys."""
 
 
 M = TypeVar("M", bound=Model)

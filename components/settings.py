@@ -33,7 +33,15 @@ from components.cluster import ClusterConfig
 from components.cluster_issuers import AcmeConfig
 from components.dns import DnsConfig, names_outside_zone, zone_dns_name
 from components.edge import CONTROLLERS, DEFAULT, Controller, EdgeConfig
-from components.fields import GCP_NAME, NAMESPACE, Model, check_exact_string, gcp_project_id, gcp_region
+from components.fields import (
+    GCP_NAME,
+    KEYS_RULE,
+    NAMESPACE,
+    Model,
+    check_exact_string,
+    gcp_project_id,
+    gcp_region,
+)
 from components.helm_chart import ChartConfig, local_chart
 from components.site import SiteConfig, site_name_clashes
 from components.static_ip import StaticIpConfig, default_static_ip_name
@@ -206,13 +214,12 @@ def _validate(
     Rules between keys are checked on the raw mapping first, so a wrong field
     never hides them; pydantic's own report of the same rules is then skipped.
     """
-    if isinstance(value, Mapping):
-        problems.extend(rule.describe(prefix, value, _show) for rule in model.shape_problems(value))
+    problems.extend(_keys_rules(model, value, prefix))
     try:
         return model.model_validate(value)
     except ValidationError as err:
-        # A rule between keys fails in the model validator, at no key: reported above.
-        errors = [e for e in err.errors() if e["loc"] or e["type"] != "value_error"]
+        # A rule between keys fails in its model's validator: reported above, from the raw mapping.
+        errors = [e for e in err.errors() if e["type"] != KEYS_RULE]
         for e in errors:
             loc = e["loc"]
             path = _path(prefix, loc)
@@ -227,6 +234,20 @@ def _validate(
                 )
             problems.append(text)
         return None
+
+
+def _keys_rules(model: type[Model], value: Any, prefix: str) -> list[str]:
+    """The rules between keys that `value` breaks, in `model` and every config object nested in
+    it, each naming its keys by their path under `prefix`."""
+    if not isinstance(value, Mapping):
+        return []
+    found = [rule.describe(prefix, value, _show) for rule in model.shape_problems(value)]
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        nested = field.annotation
+        if key in value and isinstance(nested, type) and issubclass(nested, Model):
+            found += _keys_rules(nested, value[key], f"{prefix}.{key}")
+    return found
 
 
 def load_settings(
@@ -305,6 +326,13 @@ def load_settings(
         )
     sites = parsed["sites"] or []
     problems.extend(site_name_clashes(raw.get("sites")))
+    if edge.redirect_annotations is None:
+        problems.extend(
+            f"{NAMESPACE}:sites[{i}].redirects = {_show(site.redirects)}, {NAMESPACE}:edge = {edge.key!r}:"
+            f" expected no redirects on this edge: {edge.redirect_refusal}"
+            for i, site in enumerate(sites)
+            if site is not None and site.redirects
+        )
     if parsed["acme"] is not None:
         problems.extend(_lets_encrypt_problems(sites, parsed["acme"]))
 
@@ -400,19 +428,16 @@ def _lets_encrypt_problems(sites: Sequence[SiteConfig | None], acme: AcmeConfig)
             f"Let's Encrypt refuses it at new-order, and issues this site's certificate"
             f" ({chosen_by} = {choice!r}, {NAMESPACE}:acme.servers.{choice} (not set))"
         )
-        names = [
-            (f"{prefix}.host", site.host),
-            *((f"{prefix}.aliases[{j}]", a) for j, a in enumerate(site.aliases)),
-        ]
-        for key, name in names:
+        for key, name in site.keyed_names():
             reason = lets_encrypt.name_refusal(name)
             if reason is not None:
-                problems.append(f"{key} = {name!r}: {reason}; {issued_by}")
+                problems.append(f"{prefix}.{key} = {name!r}: {reason}; {issued_by}")
         most = lets_encrypt.MAX_NAMES_PER_CERTIFICATE
-        if len(site.hosts) > most:
+        if len(site.names) > most:
             problems.append(
-                f"{prefix}.aliases = {_show(site.aliases)}: expected at most {most - 1} aliases ({most}"
-                f" names on one certificate, the host included), got {len(site.aliases)}; {issued_by}"
+                f"{prefix}.host, {prefix}.aliases ({len(site.aliases)} names), {prefix}.redirects"
+                f" ({len(site.redirects)} names): expected at most {most} names on one certificate,"
+                f" got {len(site.names)}; {issued_by}"
             )
     return problems
 

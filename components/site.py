@@ -126,6 +126,9 @@ class SiteConfig(Model):
     after it (`www.example.com`: `www-example-com`, TLS Secret `www-example-com-tls`)."""
     aliases: HostList = Field(default_factory=list)
     """More names on the same certificate, served the same way."""
+    redirects: HostList = Field(default_factory=list)
+    """Names that answer a permanent redirect (308) to `https://<host>/`, path and query kept,
+    over HTTP and HTTPS; they are on the site's certificate. The Traefik edge only."""
     namespace: NamespaceName = "default"
     """Namespace of the site's objects."""
     service: ServiceName | None = None
@@ -162,8 +165,21 @@ class SiteConfig(Model):
 
     @property
     def hosts(self) -> list[str]:
-        """The host followed by its aliases: every name on the certificate."""
+        """The host followed by its aliases: the names the site is served on."""
         return [self.host, *self.aliases]
+
+    @property
+    def names(self) -> list[str]:
+        """Every name on the certificate (and in DNS): the hosts, then the redirects."""
+        return [*self.hosts, *self.redirects]
+
+    def keyed_names(self) -> list[tuple[str, str]]:
+        """Each name with its key in the site: `host`, `aliases[0]`, ..., `redirects[0]`, ..."""
+        return [
+            ("host", self.host),
+            *((f"aliases[{i}]", alias) for i, alias in enumerate(self.aliases)),
+            *((f"redirects[{i}]", name) for i, name in enumerate(self.redirects)),
+        ]
 
     @property
     def resource_name(self) -> str:
@@ -176,8 +192,9 @@ class SiteConfig(Model):
         return self.service or service_name(self.host)
 
 
-def _names_of(raw: Any) -> tuple[list[str | None], str | None, bool]:
-    """(host and aliases, namespace, deploys a Service) of one raw site; None where a name is invalid.
+def _names_of(raw: Any) -> tuple[list[tuple[str, str | None]], str | None, bool]:
+    """((key, name) of the host, aliases and redirects, namespace, deploys a Service) of one raw
+    site; the name None where it is invalid.
 
     Read from the raw entry, valid or not, so that a wrong field elsewhere in
     it never hides a duplicate host. For a valid site these are its fields as
@@ -185,12 +202,14 @@ def _names_of(raw: Any) -> tuple[list[str | None], str | None, bool]:
     """
     if not isinstance(raw, Mapping):
         return [], None, False
-    aliases = raw.get("aliases")
-    hosts = [raw.get("host"), *(aliases if isinstance(aliases, list) else [])]
+    names: list[tuple[str, Any]] = [("host", raw.get("host"))]
+    for key in ("aliases", "redirects"):
+        listed = raw.get(key)
+        names += [(f"{key}[{i}]", name) for i, name in enumerate(listed if isinstance(listed, list) else [])]
     namespace = raw.get("namespace", "default")
     valid_namespace = isinstance(namespace, str) and bool(DNS_LABEL.match(namespace))
     return (
-        [h if is_host(h) else None for h in hosts],
+        [(key, name if is_host(name) else None) for key, name in names],
         namespace if valid_namespace else None,
         "image" in raw,
     )
@@ -204,12 +223,12 @@ def site_name_clashes(raw_sites: Any) -> list[str]:
     seen_hosts: dict[str, str] = {}
     seen_names: dict[str, str] = {}
     for i, raw in enumerate(raw_sites):
-        hosts, namespace, deploys = _names_of(raw)
+        names, namespace, deploys = _names_of(raw)
         duplicate = False
-        for j, host in enumerate(hosts):
+        for key, host in names:
             if host is None:
                 continue
-            path = f"{NAMESPACE}:sites[{i}]." + ("host" if j == 0 else f"aliases[{j - 1}]")
+            path = f"{NAMESPACE}:sites[{i}].{key}"
             if host in seen_hosts:
                 duplicate = True
                 problems.append(
@@ -217,14 +236,16 @@ def site_name_clashes(raw_sites: Any) -> list[str]:
                 )
             else:
                 seen_hosts[host] = path
-        host = hosts[0] if hosts else None
+        host = names[0][1] if names else None
         if host is None or namespace is None or duplicate:
             continue
         # Distinct hosts can still collide once dots become dashes (a-b.com, a.b-com).
-        names = {kubernetes_name(host)}
+        object_names = {kubernetes_name(host)}
         if deploys:
-            names.add(service_name(host))
-        for name in sorted(names):
+            object_names.add(service_name(host))
+        if any(key.startswith("redirects[") for key, _ in names):
+            object_names.add(f"{kubernetes_name(host)}-redirect")  # its redirect Ingress
+        for name in sorted(object_names):
             key = f"{namespace}/{name}"
             if key in seen_names:
                 problems.append(
@@ -239,7 +260,7 @@ def site_name_clashes(raw_sites: Any) -> list[str]:
 def certificate_manifest(
     site: SiteConfig, *, issuer: pulumi.Input[str], annotations: Mapping[str, pulumi.Input[str]] | None = None
 ) -> dict[str, Any]:
-    """The `cert-manager.io/v1` Certificate for the host and its aliases.
+    """The `cert-manager.io/v1` Certificate for every name of the site (`SiteConfig.names`).
 
     No commonName: Let's Encrypt puts the names in subjectAltName, and a
     commonName caps the first name at 64 characters. `annotations` are the
@@ -254,7 +275,7 @@ def certificate_manifest(
         ),
         "spec": {
             "secretName": tls_secret_name(site),
-            "dnsNames": site.hosts,
+            "dnsNames": site.names,
             "issuerRef": {"name": issuer, "kind": "ClusterIssuer", "group": "cert-manager.io"},
             "privateKey": {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Always"},
         },
@@ -292,6 +313,35 @@ def ingress_manifest(
                 {"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
                 for host in site.hosts
             ],
+        },
+    }
+
+
+def redirect_ingress_manifest(
+    site: SiteConfig, *, ingress_class: str, annotations: Mapping[str, str], skip_await: bool
+) -> dict[str, Any]:
+    """The Ingress `<site>-redirect` of the site's `redirects`: TLS with the site's certificate,
+    and every request answered by the edge's redirect (`annotations`) to the host.
+
+    Every path (`/(.*)`, a regex the annotations turn on) goes to the redirect; the backend,
+    which an Ingress path must name, is never reached.
+    """
+    name = f"{site.resource_name}-redirect"
+    backend = {"service": {"name": site.service_name, "port": {"number": site.port}}}
+    path = {"path": "/(.*)", "pathType": "ImplementationSpecific", "backend": backend}
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": object_meta(
+            name,
+            namespace=site.namespace,
+            labels=labels(site.resource_name, "redirect"),
+            annotations={**annotations, **await_annotations(skip_await)},
+        ),
+        "spec": {
+            "ingressClassName": ingress_class,
+            "tls": [{"hosts": site.redirects, "secretName": tls_secret_name(site)}],
+            "rules": [{"host": host, "http": {"paths": [path]}} for host in site.redirects],
         },
     }
 
@@ -382,8 +432,8 @@ class SiteArgs:
 
 
 class Site(pulumi.ComponentResource):
-    """Certificate + Ingress for a host (and aliases), with an optional Deployment,
-    Service and Cloud DNS A records."""
+    """Certificate + Ingress for a host (and aliases), with an optional Deployment and
+    Service, an Ingress that redirects the site's `redirects` to it, and Cloud DNS A records."""
 
     url: str
     secret_name: str
@@ -433,8 +483,21 @@ class Site(pulumi.ComponentResource):
             spec=ingress["spec"],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[edge.release, *backend]),
         )
+        if site.redirects:
+            redirect = edge.controller.redirect_annotations
+            if redirect is None:  # the settings refuse this; a site built in code meets it here
+                raise ValueError(f"{site.host}: {edge.controller.redirect_refusal}")
+            manifest = redirect_ingress_manifest(
+                site, ingress_class=edge.ingress_class, annotations=redirect(site.host), skip_await=skip_await
+            )
+            k8s.networking.v1.Ingress(
+                f"{name}-redirect",
+                metadata=manifest["metadata"],
+                spec=manifest["spec"],
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[edge.release]),
+            )
 
         if args.dns is not None:
-            for host in site.hosts:
+            for host in site.names:
                 args.dns.a_record(host, site=name, parent=self)
         self.register_outputs({"url": self.url, "secretName": self.secret_name})

@@ -52,6 +52,10 @@ SSL_REDIRECT_ANNOTATIONS = (
     "nginx.ingress.kubernetes.io/ssl-redirect",
     "nginx.ingress.kubernetes.io/force-ssl-redirect",
 )
+# A site's redirect names: every request answered with this redirect (ingress-nginx's
+# annotations, which Traefik's compatible provider honours).
+PERMANENT_REDIRECT = "nginx.ingress.kubernetes.io/permanent-redirect"
+PERMANENT_REDIRECT_CODE = "nginx.ingress.kubernetes.io/permanent-redirect-code"
 CLUSTER_ISSUER_ANNOTATION = "cert-manager.io/cluster-issuer"
 ISSUER_ANNOTATION = "cert-manager.io/issuer"
 
@@ -143,7 +147,8 @@ def _host_covered(host: str, tls_hosts: Iterable[str]) -> bool:
 
 
 def check_ingress(name: str, props: Mapping[str, Any]) -> list[str]:
-    """Class name set, TLS covers every rule host, HTTPS redirect not disabled."""
+    """Class name set, TLS covers every rule host, HTTPS redirect not disabled (unless every
+    request is redirected permanently to an https:// URL: a site's redirect names)."""
     msgs: list[str] = []
     spec = _get(props, "spec") or {}
     if not _get(spec, "ingressClassName"):
@@ -178,6 +183,8 @@ def check_ingress(name: str, props: Mapping[str, Any]) -> list[str]:
             )
 
     annotations = _get(props, "metadata", "annotations") or {}
+    if _redirects_everything_to_https(annotations):
+        return msgs  # plain HTTP serves nothing: it answers with the permanent redirect
     for key in SSL_REDIRECT_ANNOTATIONS:
         if _is_false(_get(annotations, key)):
             msgs.append(
@@ -186,6 +193,16 @@ def check_ingress(name: str, props: Mapping[str, Any]) -> list[str]:
                 "(ACME HTTP-01 challenges are exempt from the redirect already)."
             )
     return msgs
+
+
+def _redirects_everything_to_https(annotations: Mapping[str, Any]) -> bool:
+    """True when the Ingress answers every request with a permanent (301/308) redirect to https://."""
+    target = _get(annotations, PERMANENT_REDIRECT)
+    code = str(_get(annotations, PERMANENT_REDIRECT_CODE) or "301")
+    temporal = _get(annotations, "nginx.ingress.kubernetes.io/temporal-redirect")
+    return (
+        isinstance(target, str) and target.startswith("https://") and code in ("301", "308") and not temporal
+    )
 
 
 def validate_ingress(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:

@@ -200,15 +200,20 @@ def edge_not_serving(
 def node_commands(sandbox: Sandbox, root: Path) -> list[list[str]]:
     """What the demo runs at its end, from the repository, as a user would type it:
     `tools.status` with its requests, then `curl -v` of http:// and https:// of a
-    site through the edge's address (``--resolve``: the sandbox DNS gives every
-    name that address), trusting the ACME CA's root `root`."""
+    site, and of https:// of one of its redirect names, through the edge's address
+    (``--resolve``: the sandbox DNS gives every name that address), trusting the
+    ACME CA's root `root`."""
     python = _shown(Path(sys.executable))
     status = [
         python, "-m", "tools.status", "--kubeconfig", _shown(sandbox.node_kubeconfig),
         "--ip", pebble.EDGE_IP, "--resolver", pebble.DNS, "--requests", "--cafile", _shown(root),
     ]  # fmt: skip
     commands = [sandbox.node_command(status)]
-    for url in ("http://www.example.com/", "https://www.example.com/"):
+    for url in (
+        "http://www.example.com/",
+        "https://www.example.com/",
+        "https://old-brand.example.net/a/page?x=1",
+    ):
         parts = urllib.parse.urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         curl = ["curl", "-sSv", "--resolve", f"{parts.hostname}:{port}:{pebble.EDGE_IP}"]

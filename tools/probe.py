@@ -58,7 +58,8 @@ def request(url: str, address: str, cafile: str | None = None, timeout: float = 
     else:
         conn = _PinnedHTTP(host, parts.port or 80, address, timeout)
     try:
-        conn.request("GET", parts.path or "/", headers={"User-Agent": "multisite-probe", "Accept": "*/*"})
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("GET", target, headers={"User-Agent": "multisite-probe", "Accept": "*/*"})
         response = conn.getresponse()
         body = response.read(4096).decode(errors="replace")
         result: dict[str, Any] = {

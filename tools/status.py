@@ -56,6 +56,8 @@ class HostStatus:
     """What `https://<host>/` answered, with the certificate as served (None: not asked)."""
     serving: bool = True
     """False when HTTP does not redirect to HTTPS or HTTPS fails (only when asked)."""
+    site: str = ""
+    """The site's host (its Certificate's first name): where a redirect name may send HTTP."""
 
     def points_at(self, ip: str) -> bool:
         return self.addresses == (ip,)
@@ -128,6 +130,7 @@ def statuses(custom: Any) -> list[HostStatus]:
                     issuer=cert["spec"]["issuerRef"]["name"],
                     not_after=cert.get("status", {}).get("notAfter", "-"),
                     reason="" if ready else _reason(cert, host, issuers, challenges, orders),
+                    site=cert["spec"]["dnsNames"][0],
                 )
             )
     return rows
@@ -156,13 +159,15 @@ def with_addresses(rows: list[HostStatus], resolver: str | None) -> list[HostSta
     return [dataclasses.replace(row, addresses=a_records(row.host, resolver)) for row in rows]
 
 
-def answered(host: str, ip: str, cafile: str | None) -> tuple[str, str, bool]:
-    """(HTTP column, HTTPS column, both as they should be) for `host` at `ip`."""
+def answered(host: str, ip: str, cafile: str | None, site: str = "") -> tuple[str, str, bool]:
+    """(HTTP column, HTTPS column, both as they should be) for `host` at `ip`: HTTP redirects to
+    `https://<host>/`, or for a site's redirect name to `https://<site>/`; HTTPS answers."""
     from tools.probe import request
 
     try:
         plain = request(f"http://{host}/", ip)
-        redirected = plain["status"] in (301, 308) and plain["location"] == f"https://{host}/"
+        targets = {f"https://{host}/", f"https://{site or host}/"}
+        redirected = plain["status"] in (301, 308) and plain["location"] in targets
         http = (
             f"{plain['status']} -> {plain['location']}"
             if plain["location"]
@@ -184,7 +189,7 @@ def answered(host: str, ip: str, cafile: str | None) -> tuple[str, str, bool]:
 def with_requests(rows: list[HostStatus], ip: str, cafile: str | None) -> list[HostStatus]:
     out = []
     for row in rows:
-        http, https, serving = answered(row.host, ip, cafile)
+        http, https, serving = answered(row.host, ip, cafile, row.site)
         out.append(dataclasses.replace(row, http=http, https=https, serving=serving))
     return out
 

@@ -57,6 +57,8 @@ class Edge(pulumi.ComponentResource):
     http01_solver: dict[str, Any]
     service_name: str
     """`namespace/name` of the LoadBalancer Service."""
+    controller: Controller
+    """The controller it runs: what its routes say (`redirect_annotations`, ...)."""
 
     def __init__(self, name: str, args: EdgeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         # Stacks made before the edge wing had these resources as `ingress-nginx`;
@@ -73,6 +75,7 @@ class Edge(pulumi.ComponentResource):
         controller, config = args.controller, args.config
         if controller.retired is not None:
             pulumi.log.warn(controller.retired, resource=self)
+        self.controller = controller
         self.ingress_class = controller.ingress_class
         self.route_annotations = dict(controller.route_annotations)
         self.http01_solver = controller.http01_solver()
@@ -80,7 +83,7 @@ class Edge(pulumi.ComponentResource):
 
         values = pulumi.Output.from_input(args.load_balancer_ip).apply(
             lambda ip: controller.values(
-                replicas=config.replicas, load_balancer_ip=ip, overrides=config.values
+                replicas=config.replicas, load_balancer_ip=ip, hsts=config.hsts, overrides=config.values
             )
         )
         self.release = namespaced_release(

@@ -8,7 +8,58 @@ from typing import Any
 
 from pydantic import Field
 
+from components.fields import KeysRule, Model
 from components.helm_chart import ChartConfig, ChartRelease
+
+# A year: what ingress-nginx sends by default, and the least the browsers' preload list takes.
+ONE_YEAR = 31536000
+
+
+class HstsConfig(Model):
+    """Strict-Transport-Security (RFC 6797) on every HTTPS answer of the edge: browsers that
+    saw it use only HTTPS for the name, for `maxAge` seconds."""
+
+    enabled: bool = True
+    """Send the header; false sends none (browsers that saw it keep it until it expires)."""
+    max_age: int = Field(default=ONE_YEAR, ge=0, le=2 * ONE_YEAR)
+    """Seconds browsers keep to HTTPS for the name; 0 tells them to forget it."""
+    include_subdomains: bool = False
+    """The rule covers every subdomain of each name too: only when all of them serve HTTPS."""
+    preload: bool = False
+    """Ask to be built into browsers (hstspreload.org); needs `includeSubdomains` and a
+    `maxAge` of at least a year, and is hard to undo."""
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
+        return hsts_problems(given)
+
+    def header(self) -> str:
+        """The header's value: `max-age=31536000; includeSubDomains; preload`."""
+        parts = [f"max-age={self.max_age}"]
+        if self.include_subdomains:
+            parts.append("includeSubDomains")
+        if self.preload:
+            parts.append("preload")
+        return "; ".join(parts)
+
+
+def hsts_problems(given: Mapping[str, Any]) -> list[KeysRule]:
+    """The rules between HSTS keys, on the keys as given."""
+    problems = []
+    others = tuple(k for k in ("maxAge", "includeSubdomains", "preload") if k in given)
+    if given.get("enabled") is False and others:
+        problems.append(KeysRule(("enabled", *others), "expected no other HSTS keys when 'enabled' is false"))
+    max_age = given.get("maxAge", ONE_YEAR)
+    short = isinstance(max_age, int) and max_age < ONE_YEAR  # a wrong type is the field's own problem
+    if given.get("preload") is True and (given.get("includeSubdomains") is not True or short):
+        problems.append(
+            KeysRule(
+                ("preload", "includeSubdomains", "maxAge"),
+                f"expected 'preload' only with 'includeSubdomains: true' and a 'maxAge' of at least"
+                f" {ONE_YEAR} (a year): the browsers' preload list (hstspreload.org) takes nothing less",
+            )
+        )
+    return problems
 
 
 class EdgeConfig(ChartConfig):
@@ -16,10 +67,14 @@ class EdgeConfig(ChartConfig):
 
     replicas: int = Field(default=2, ge=1, le=20)
     """Replicas of the controller; from two on, a PodDisruptionBudget keeps one serving."""
+    hsts: HstsConfig = Field(default_factory=HstsConfig)
+    """Strict-Transport-Security on every HTTPS answer (on by default, a year)."""
 
 
 ValuesBuilder = Callable[..., dict[str, Any]]
-"""`(replicas=, load_balancer_ip=, overrides=) -> Helm values` of a controller's chart."""
+"""`(replicas=, load_balancer_ip=, hsts=, overrides=) -> Helm values` of a controller's chart."""
+RedirectAnnotations = Callable[[str], dict[str, str]]
+"""`host -> annotations` of an Ingress whose names answer 308 to `https://<host>/`, path kept."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +102,11 @@ class Controller:
     """Whether the chart's `crds/` are needed (False: skipped)."""
     retired: str | None = None
     """A warning for every preview when the controller gets no fixes any more."""
+    redirect_annotations: RedirectAnnotations | None = None
+    """How a route redirects its names to a site's host; None when this edge cannot keep
+    the path (a site's `redirects` are then refused)."""
+    redirect_refusal: str = ""
+    """Why this edge takes no `redirects`, when it takes none."""
 
     @property
     def version(self) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from components.edge.controller import Controller, EdgeConfig, load_balancer_service
+from components.edge.controller import Controller, EdgeConfig, HstsConfig, load_balancer_service
 from components.fields import NAMESPACE, ChartVersion
 from components.helm_chart import ChartRelease, ProgramValues, merge_values
 
@@ -52,6 +52,16 @@ class IngressNginxConfig(EdgeConfig):
             "keep the class as the program sets it",
         ),
         ProgramValues(
+            (
+                "controller.config.hsts",
+                "controller.config.hsts-max-age",
+                "controller.config.hsts-include-subdomains",
+                "controller.config.hsts-preload",
+            ),
+            "every HTTPS answer carries the Strict-Transport-Security header the stack's settings say",
+            f"set {NAMESPACE}:ingressNginx.hsts",
+        ),
+        ProgramValues(
             ("controller.image.tag", "controller.image.digest"),
             f"the controller is pinned by the chart ({CHART_VERSION}), digest included",
             f"pin another chart with {NAMESPACE}:ingressNginx.version (image.registry may point at a mirror)",
@@ -68,12 +78,18 @@ class IngressNginxConfig(EdgeConfig):
 
 
 def ingress_nginx_values(
-    *, replicas: int, load_balancer_ip: str | None, overrides: dict[str, Any] | None = None
+    *,
+    replicas: int,
+    load_balancer_ip: str | None,
+    hsts: HstsConfig | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Helm values for the controller: hardened, bound to the static IP.
+    """Helm values for the controller: hardened, bound to the static IP, HSTS as `hsts`
+    says (default on for a year).
 
     `overrides` (the stack's `ingressNginx.values`) merge last.
     """
+    hsts = hsts or HstsConfig()
     values: dict[str, Any] = {
         "controller": {
             "replicaCount": replicas,
@@ -94,8 +110,11 @@ def ingress_nginx_values(
                 # solver uses whitelist-source-range, which is Medium.
                 "annotations-risk-level": "Medium",
                 "ssl-redirect": "true",
-                "hsts": "true",
-                "hsts-max-age": "31536000",
+                # ingress-nginx sends HSTS on HTTPS answers only, for hosts with a real certificate.
+                "hsts": _flag(hsts.enabled),
+                "hsts-max-age": str(hsts.max_age),
+                "hsts-include-subdomains": _flag(hsts.include_subdomains),
+                "hsts-preload": _flag(hsts.preload),
                 "server-tokens": "false",
                 "strict-validate-path-type": "true",
                 # no-tls-redirect-locations is left at its default,
@@ -107,6 +126,11 @@ def ingress_nginx_values(
         }
     }
     return merge_values(values, overrides or {})
+
+
+def _flag(value: bool) -> str:
+    """A boolean as ingress-nginx's ConfigMap takes it."""
+    return "true" if value else "false"
 
 
 INGRESS_NGINX = Controller(
@@ -126,4 +150,9 @@ INGRESS_NGINX = Controller(
     route_annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "true"},
     install_crds=True,
     retired=RETIRED,
+    redirect_refusal=(
+        "ingress-nginx keeps the path of a redirect only through `$request_uri`, which it refuses"
+        " unless annotation validation or snippets are turned off, and this stack keeps both on;"
+        f" use the Traefik edge ({NAMESPACE}:edge traefik)"
+    ),
 )

@@ -11,10 +11,11 @@ are off, so nothing else on the cluster can add routes to this edge.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from components.edge.controller import Controller, EdgeConfig, load_balancer_service
-from components.fields import NAMESPACE, ChartVersion
+from components.edge.controller import Controller, EdgeConfig, HstsConfig, load_balancer_service
+from components.fields import NAMESPACE, ChartVersion, KeysRule
 from components.helm_chart import ChartRelease, ProgramValues, merge_values
 
 CHART_VERSION = "41.3.0"
@@ -22,6 +23,7 @@ CHART_VERSION = "41.3.0"
 # changes the proxy unseen.
 TRAEFIK_VERSION = "v3.7.11"
 INGRESS_CLASS = "nginx"
+HSTS_MIDDLEWARE = "hsts"
 # The controller value ingress-nginx's IngressClass carries, which Traefik's
 # compatible provider matches.
 NGINX_CONTROLLER = "k8s.io/ingress-nginx"
@@ -66,6 +68,11 @@ class TraefikConfig(EdgeConfig):
             "keep the provider as the program sets it",
         ),
         ProgramValues(
+            ("providers.file", "ports.websecure.http.middlewares"),
+            "every HTTPS answer carries the Strict-Transport-Security header the stack's settings say",
+            f"set {NAMESPACE}:traefik.hsts",
+        ),
+        ProgramValues(
             ("image.tag",),
             f"the proxy is pinned to {TRAEFIK_VERSION}, the chart's appVersion",
             "a different Traefik is a change to TRAEFIK_VERSION in components/edge/traefik.py, reviewed"
@@ -79,6 +86,24 @@ class TraefikConfig(EdgeConfig):
     )
     version: ChartVersion = CHART_VERSION
     """The exact chart version (a pin, not a range)."""
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
+        problems = super().shape_problems(given)
+        values = given.get("values")
+        if (
+            isinstance(values, Mapping)
+            and "extraObjects" in values
+            and not isinstance(values["extraObjects"], list)
+        ):
+            problems.append(
+                KeysRule(
+                    ("values.extraObjects",),
+                    "expected a list of objects, which the program adds after its own (the `nginx`"
+                    " IngressClass the sites' Ingresses name)",
+                )
+            )
+        return problems
 
 
 def ingress_class_manifest() -> dict[str, Any]:
@@ -97,10 +122,53 @@ def ingress_class_manifest() -> dict[str, Any]:
     }
 
 
+def hsts_values(hsts: HstsConfig) -> dict[str, Any]:
+    """HSTS on the `websecure` entry point: a headers middleware from Traefik's file provider
+    (the chart's ConfigMap), applied to every router there, whichever provider made it.
+
+    `customResponseHeaders` rather than `stsSeconds`: the header is exactly what the
+    stack says, `max-age=0` included (`stsSeconds: 0` sends nothing). Only HTTPS
+    answers carry it: browsers ignore it over plain HTTP (RFC 6797, 8.1).
+    """
+    if not hsts.enabled:
+        return {}
+    middleware = {"headers": {"customResponseHeaders": {"Strict-Transport-Security": hsts.header()}}}
+    return {
+        "providers": {
+            "file": {"enabled": True, "content": {"http": {"middlewares": {HSTS_MIDDLEWARE: middleware}}}}
+        },
+        "ports": {"websecure": {"http": {"middlewares": [f"{HSTS_MIDDLEWARE}@file"]}}},
+    }
+
+
+def redirect_annotations(host: str) -> dict[str, str]:
+    """The compatible provider's annotations for an Ingress whose names answer 308 to
+    `https://<host>/`, path and query kept, over HTTP and HTTPS alike.
+
+    `permanent-redirect` replaces the whole URL, and Traefik expands no nginx variable
+    (`$request_uri` would be empty); with `use-regex` its regex is
+    `^https?://[^/]+<path>`, so the path `/(.*)` hands the path and query on as `$1`.
+    `ssl-redirect: false`: plain HTTP goes to the host in one hop, not via
+    `https://<name>/` first. ACME challenges still reach the solver: its Ingress's
+    longer rule (an exact token path) outranks `/(.*)`.
+    """
+    return {
+        "nginx.ingress.kubernetes.io/use-regex": "true",
+        "nginx.ingress.kubernetes.io/permanent-redirect": f"https://{host}/$1",
+        "nginx.ingress.kubernetes.io/permanent-redirect-code": "308",
+        "nginx.ingress.kubernetes.io/ssl-redirect": "false",
+    }
+
+
 def traefik_values(
-    *, replicas: int, load_balancer_ip: str | None, overrides: dict[str, Any] | None = None
+    *,
+    replicas: int,
+    load_balancer_ip: str | None,
+    hsts: HstsConfig | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Helm values for Traefik: hardened, bound to the static IP, serving class `nginx`.
+    """Helm values for Traefik: hardened, bound to the static IP, serving class `nginx`,
+    HSTS on HTTPS (`hsts`, default on for a year).
 
     `overrides` (the stack's `traefik.values`) merge last.
     """
@@ -130,6 +198,7 @@ def traefik_values(
         "global": {"checkNewVersion": False, "sendAnonymousUsage": False},
         "resources": {"requests": {"cpu": "100m", "memory": "90Mi"}},
     }
+    values = merge_values(values, hsts_values(hsts or HstsConfig()))
     # A user's extraObjects come after ours: the `nginx` IngressClass stays.
     return merge_values(values, overrides or {}, extend=frozenset({"extraObjects"}))
 
@@ -152,4 +221,5 @@ TRAEFIK = Controller(
     route_annotations={"nginx.ingress.kubernetes.io/ssl-redirect": "true"},
     # The chart's crds/ are Traefik's and Traefik Hub's CRDs, for providers we turn off.
     install_crds=False,
+    redirect_annotations=redirect_annotations,
 )

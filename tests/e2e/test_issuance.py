@@ -38,9 +38,12 @@ pytestmark = [pytest.mark.engine, pytest.mark.e2e]
 # The local stack's sites (Pulumi.local.yaml): Certificate name -> the names it must cover.
 SITES = {
     "some-dummy-url-com": {"some.dummy-url.com"},
-    "www-example-com": {"www.example.com", "example.com"},
+    "www-example-com": {"www.example.com", "example.com", "old-brand.example.net"},
     "blog-example-org": {"blog.example.org"},
 }
+# Pulumi.local.yaml's `redirects`: each name answers 308 to its site's host, path and query kept.
+REDIRECTS = {"old-brand.example.net": "www.example.com"}
+HSTS = "max-age=31536000"  # multisite:traefik.hsts left at its defaults
 NEW_SITE = {"host": "new.example.net", "service": "new-site", "port": 80}
 SHOP = {"host": "shop.example.net", "image": "nginxinc/nginx-unprivileged:1.29-alpine", "port": 8080}
 TIMINGS: dict[str, float] = {}
@@ -141,7 +144,7 @@ def test_the_demos_printed_commands_run_again_when_pasted_into_a_shell(
 ) -> None:
     """Issue 22: `make demo` prints only commands that ran, and a user (root) can run them again:
     each printed line, run by a shell from the repository, gives the answer the demo showed."""
-    status, http, https = [
+    status, http, https, redirect = [
         subprocess.run(shlex.join(command), shell=True, cwd=REPO_ROOT, capture_output=True, text=True)
         for command in node_commands(cluster_sandbox, acme_root)
     ]
@@ -156,6 +159,13 @@ def test_the_demos_printed_commands_run_again_when_pasted_into_a_shell(
     assert "SSL certificate verify ok" in https.stderr  # against the ACME CA's root
     assert re.search(r"^< HTTP/[\d.]+ 200", https.stderr, re.M), https.stderr
     assert https.stdout.startswith("multisite sandbox backend www-example-com-"), https.stdout
+    assert re.search(r"^< strict-transport-security: max-age=31536000\s*$", https.stderr, re.M | re.I)
+    # A redirect name: its own valid certificate, then 308 to the site's host, path and query kept.
+    assert redirect.returncode == 0, redirect.stderr
+    assert "SSL certificate verify ok" in redirect.stderr
+    assert re.search(r"^< HTTP/[\d.]+ 308", redirect.stderr, re.M), redirect.stderr
+    location = r"^< location: https://www.example.com/a/page\?x=1\s*$"
+    assert re.search(location, redirect.stderr, re.M | re.I), redirect.stderr
 
 
 def probe(cluster_sandbox: Sandbox, url: str, root: Path) -> dict[str, Any]:
@@ -179,16 +189,23 @@ def test_https_through_the_edge_serves_each_names_certificate_and_its_backend(
 ) -> None:
     for name, hosts in SITES.items():
         for host in hosts:
-            answer = probe(cluster_sandbox, f"https://{host}/hello", acme_root)
+            answer = probe(cluster_sandbox, f"https://{host}/hello?lang=en", acme_root)
             assert "error" not in answer, (
                 answer
             )  # the TLS handshake verified against Pebble's root, for `host`
             assert set(answer["certificate"]["names"]) == hosts
             assert "Pebble Intermediate CA" in answer["certificate"]["issuer"]
-            if name == "www-example-com":  # the one site with a backend here (its image's stand-in)
+            # Issue 24: HSTS on every HTTPS answer, a redirect's and a missing backend's too.
+            assert answer["headers"].get("Strict-Transport-Security") == HSTS, answer["headers"]
+            if host in REDIRECTS:  # over HTTPS with its valid certificate, then to the site's host
+                assert (answer["status"], answer["location"]) == (
+                    308,
+                    f"https://{REDIRECTS[host]}/hello?lang=en",
+                )
+            elif name == "www-example-com":  # the one site with a backend here (its image's stand-in)
                 assert answer["status"] == 200
                 assert answer["body"].startswith("multisite sandbox backend www-example-com-")
-                assert answer["body"].strip().endswith(f": {host}/hello")
+                assert answer["body"].strip().endswith(f": {host}/hello?lang=en")  # the path and query
             else:  # its Service names no running pods: the edge has no backend for it
                 assert answer["status"] == 503
 
@@ -197,8 +214,11 @@ def test_http_is_permanently_redirected_to_https_and_acme_tokens_are_not(
     stack: LocalStack, cluster_sandbox: Sandbox, acme_root: Path
 ) -> None:
     for host in set().union(*SITES.values()):
-        answer = probe(cluster_sandbox, f"http://{host}/some/page", acme_root)
-        assert (answer["status"], answer["location"]) == (308, f"https://{host}/some/page")
+        answer = probe(cluster_sandbox, f"http://{host}/some/page?x=1", acme_root)
+        # A redirect name goes to its site's host in one hop, path and query kept.
+        target = REDIRECTS.get(host, host)
+        assert (answer["status"], answer["location"]) == (308, f"https://{target}/some/page?x=1")
+        assert "Strict-Transport-Security" not in answer["headers"]  # HTTPS only (RFC 6797 8.1)
     # Each token request that reached cert-manager's solver, from both Traefik pods' logs, in time order.
     logged = [
         json.loads(line)
@@ -242,10 +262,11 @@ def test_status_with_requests_shows_the_redirect_and_the_certificate_served(
     rows = table(proc.stdout)
     assert set(rows) == set().union(*SITES.values())
     for host, row in rows.items():
-        assert row["HTTP"] == f"308 -> https://{host}/"
+        assert row["HTTP"] == f"308 -> https://{REDIRECTS.get(host, host)}/"
         assert re.fullmatch(
-            r"(200|503), Pebble Intermediate CA \w+, until \w{3} +\d+ [\d:]+ 20\d\d GMT", row["HTTPS"]
+            r"(200|308|503), Pebble Intermediate CA \w+, until \w{3} +\d+ [\d:]+ 20\d\d GMT", row["HTTPS"]
         )
+    assert rows["old-brand.example.net"]["HTTPS"].startswith("308, ")
     assert rows["www.example.com"]["HTTPS"].startswith("200, ")
     # Sites whose Service has no pods answer 503: the report says so and exits 1.
     assert rows["blog.example.org"]["HTTPS"].startswith("503, ")
@@ -287,7 +308,9 @@ def issued_by(kube: Cluster, name: str) -> str:
 
 
 def test_a_certificate_inside_its_renewal_window_is_renewed_without_up(kube: Cluster) -> None:
-    name = "some-dummy-url-com"
+    # The site with a redirect name: Pebble reuses no authorization (PEBBLE_AUTHZREUSE=0), so the
+    # renewal solves HTTP-01 for old-brand.example.net again, beside its redirect Ingress.
+    name = "www-example-com"
     first = serial(kube, name)
     patch = ("cert-manager.io", "v1", "default", "certificates", name)
     # Pebble's certificates last 90 days (2160h); renewing 2159h59m before expiry puts this one

@@ -29,6 +29,8 @@ pytestmark = pytest.mark.engine
 
 T = TypeVar("T")
 SITES = {"some-dummy-url-com", "www-example-com", "blog-example-org"}
+# Every site's Ingress, and www.example.com's redirect Ingress (its `redirects`).
+INGRESSES = {*SITES, "www-example-com-redirect"}
 NEW_SITE = {"host": "new.example.net", "service": "new-site", "port": 80}
 TIMINGS: dict[str, float] = {}
 
@@ -116,7 +118,7 @@ def test_up_creates_everything_the_write_up_made_by_hand(
     certificates = {c["metadata"]["name"]: c["spec"] for c in cluster.certificates()}
     assert set(certificates) == SITES
     www = certificates["www-example-com"]
-    assert www["dnsNames"] == ["www.example.com", "example.com"]
+    assert www["dnsNames"] == ["www.example.com", "example.com", "old-brand.example.net"]
     assert www["secretName"] == "www-example-com-tls"
     assert www["issuerRef"] == {
         "name": "letsencrypt-staging",
@@ -125,7 +127,14 @@ def test_up_creates_everything_the_write_up_made_by_hand(
     }
 
     ingresses = {i.metadata.name: i for i in cluster.ingresses()}
-    assert set(ingresses) == SITES
+    assert set(ingresses) == INGRESSES
+    redirect = ingresses["www-example-com-redirect"]
+    assert redirect.metadata.annotations["nginx.ingress.kubernetes.io/permanent-redirect"] == (
+        "https://www.example.com/$1"
+    )
+    assert [(t.secret_name, t.hosts) for t in redirect.spec.tls] == [
+        ("www-example-com-tls", ["old-brand.example.net"])
+    ]
     writeup = ingresses["some-dummy-url-com"]
     assert writeup.spec.ingress_class_name == "nginx"
     assert writeup.metadata.annotations["nginx.ingress.kubernetes.io/ssl-redirect"] == "true"
@@ -164,7 +173,7 @@ def test_adding_then_removing_a_site_touches_only_that_site(stack: LocalStack, c
     removed = timed("up (remove that site)", stack.up)
     assert changes(removed.summary) == {"delete": 3}
     assert {c["metadata"]["name"] for c in cluster.certificates()} == SITES
-    assert set(ingress_uids(cluster)) == SITES
+    assert set(ingress_uids(cluster)) == INGRESSES
 
 
 def test_drift_is_seen_by_refresh_and_repaired_by_up(stack: LocalStack, cluster: Cluster) -> None:
@@ -183,12 +192,23 @@ def test_switching_the_edge_previews_as_a_replacement_of_the_edge_and_nothing_el
     # sandbox (its admission hook Jobs run an image the sandbox has no binary
     # for, and its controller's data plane cannot be built from the registries).
     good = stack.read_config()
+    # ingress-nginx takes no `redirects`: the preview says so before anything else.
     stack.write_config({**good, "multisite:edge": "ingress-nginx"})
     try:
+        with pytest.raises(auto.CommandError) as refused:
+            stack.preview()
+        sites = [{k: v for k, v in site.items() if k != "redirects"} for site in good["multisite:sites"]]
+        stack.write_config({**good, "multisite:edge": "ingress-nginx", "multisite:sites": sites})
         preview = timed("preview (edge: traefik -> ingress-nginx)", stack.preview)
     finally:
         stack.write_config(good)
-    assert changes_of(preview.change_summary) == {"replace": 2}  # the edge's namespace and release
+    assert (
+        "multisite:sites[1].redirects = ['old-brand.example.net'], multisite:edge = 'ingress-nginx'"
+        in str(refused.value)
+    )
+    # The edge's namespace and release replaced; without its redirects, www.example.com's
+    # redirect Ingress goes and its Certificate loses that name.
+    assert changes_of(preview.change_summary) == {"replace": 2, "delete": 1, "update": 1}
     assert set(timed("preview (traefik again, no changes)", stack.preview).change_summary) == {"same"}
 
 

@@ -21,6 +21,7 @@ import yaml
 
 from components.cert_manager import CHART_VERSION as CERT_MANAGER_CHART_VERSION
 from components.cert_manager import cert_manager_values
+from components.edge.controller import HstsConfig
 from components.edge.ingress_nginx import INGRESS_NGINX, ingress_nginx_values
 from components.edge.traefik import TRAEFIK, traefik_values
 from tools.helm import RenderError, manifests, render_text, upstream_chart
@@ -241,3 +242,35 @@ def test_traefik_serves_the_nginx_class_through_its_compatible_provider_only(hel
     assert "--global.checkNewVersion=false" in args
     assert container["image"] == "docker.io/traefik:v3.7.11"
     assert objects_by_kind(objects, "CustomResourceDefinition") == []
+
+
+def test_traefik_sends_hsts_on_its_https_entry_point_from_a_file_provider_middleware(helm: str) -> None:
+    """Issue 24: HSTS back on the Traefik edge, on HTTPS only (RFC 6797 8.1: browsers ignore it
+    over plain HTTP), as the stack's `hsts` section says (default: a year)."""
+    objects = rendered(helm, "traefik")
+    (deployment,) = objects_by_kind(objects, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--entryPoints.websecure.http.middlewares=hsts@file" in args
+    assert not [a for a in args if a.startswith("--entryPoints.web.http.middlewares")]
+    assert "--providers.file.directory=/etc/traefik/dynamic" in args
+    (config_map,) = [
+        c for c in objects_by_kind(objects, "ConfigMap") if c["metadata"]["name"].endswith("file-provider")
+    ]
+    dynamic = yaml.safe_load(config_map["data"]["config.yml"])
+    assert dynamic == {
+        "http": {
+            "middlewares": {
+                "hsts": {
+                    "headers": {"customResponseHeaders": {"Strict-Transport-Security": "max-age=31536000"}}
+                }
+            }
+        }
+    }
+
+
+def test_traefik_without_hsts_renders_no_file_provider(helm: str) -> None:
+    values = traefik_values(replicas=2, load_balancer_ip=ADDRESS, hsts=HstsConfig(enabled=False))
+    objects = rendered(helm, "traefik", values)
+    (deployment,) = objects_by_kind(objects, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert not [a for a in args if "middlewares" in a or a.startswith("--providers.file")]

@@ -259,6 +259,38 @@ def test_ingress_disabling_https_redirect(annotation: str) -> None:
     ]
 
 
+# Issue 24: a site's redirect names. ingress-nginx's annotation docs: `permanent-redirect` answers
+# every request with a redirect to its URL, `permanent-redirect-code` sets the code (default 301),
+# and `temporal-redirect` (a 302) takes precedence over it.
+REDIRECT = "nginx.ingress.kubernetes.io/permanent-redirect"
+REDIRECT_CODE = "nginx.ingress.kubernetes.io/permanent-redirect-code"
+
+
+@pytest.mark.parametrize(
+    ("annotations", "compliant"),
+    [
+        ({REDIRECT: "https://www.example.com/$1", REDIRECT_CODE: "308"}, True),
+        ({REDIRECT: "https://www.example.com/$1"}, True),  # 301: permanent too
+        ({REDIRECT: "http://www.example.com/$1", REDIRECT_CODE: "308"}, False),  # to plain HTTP
+        ({REDIRECT: "https://www.example.com/$1", REDIRECT_CODE: "302"}, False),  # not permanent
+        (
+            {
+                REDIRECT: "https://www.example.com/$1",
+                "nginx.ingress.kubernetes.io/temporal-redirect": "http://x.example.com/",
+            },
+            False,
+        ),
+    ],
+)
+def test_an_ingress_that_redirects_every_request_to_https_may_skip_the_https_redirect(
+    annotations: dict[str, str], compliant: bool
+) -> None:
+    props = ingress_props()
+    props["metadata"]["annotations"] = {"nginx.ingress.kubernetes.io/ssl-redirect": "false", **annotations}
+    msgs = run_resource(mp.validate_ingress, resource_args(mp.INGRESS, "blog", props))
+    assert (msgs == []) == compliant, msgs
+
+
 def test_ingress_policy_ignores_other_types() -> None:
     assert run_resource(mp.validate_ingress, resource_args(mp.SERVICE, "svc", {"spec": {}})) == []
 

@@ -16,6 +16,7 @@ import pytest
 
 from components.cert_manager import cert_manager_values
 from components.edge.traefik import traefik_values
+from components.helm_chart import merge_values
 from components.settings import ConfigError, load_settings
 
 ACME = {"acme": {"issuer": "staging"}}
@@ -136,6 +137,31 @@ def test_several_keys_are_each_reported_once() -> None:
     assert found == [
         f"multisite:traefik.values.service = None: {RELIES}{LOAD_BALANCER}",
         f"multisite:traefik.values.fullnameOverride = 'edge': {RELIES}{TRAEFIK_NAMES}",
+    ]
+
+
+def test_only_the_lists_named_to_extend_are_extended_and_the_override_is_copied() -> None:
+    assert merge_values({"args": [1]}, {"args": [2]}) == {"args": [2]}  # Helm's rule: lists replace
+    assert merge_values(
+        {"extraObjects": [1]}, {"extraObjects": None}, extend=frozenset({"extraObjects"})
+    ) == {"extraObjects": None}
+    override = {"extraObjects": [{"kind": "ConfigMap"}]}
+    merged = merge_values({"extraObjects": []}, override, extend=frozenset({"extraObjects"}))
+    merged["extraObjects"][0]["kind"] = "Secret"
+    assert override == {"extraObjects": [{"kind": "ConfigMap"}]}
+
+
+def test_extra_objects_that_are_not_a_list_are_refused() -> None:
+    # A null or a mapping would replace the list, and with it the `nginx` IngressClass.
+    assert problems(traefik({"extraObjects": None})) == [
+        "multisite:traefik.values.extraObjects = None: expected a list of objects, which the program adds"
+        " after its own (the `nginx` IngressClass the sites' Ingresses name)"
+    ]
+
+
+def test_cert_manager_values_of_the_wrong_type_are_one_problem() -> None:
+    assert problems({"certManager": {"values": "crds: {enabled: false}"}}) == [
+        "multisite:certManager.values = 'crds: {enabled: false}': expected a valid dictionary"
     ]
 
 

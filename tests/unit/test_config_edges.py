@@ -84,8 +84,8 @@ EDGES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
         "most aliases",
         site(aliases=[f"a{i}.example.com" for i in range(99)]),
         site(aliases=[f"a{i}.example.com" for i in range(100)]),
-        "expected at most 99 aliases (100 names on one certificate, the host included), got 100;"
-        " Let's Encrypt refuses it at new-order",
+        "multisite:sites[0].host, multisite:sites[0].aliases (100 names), multisite:sites[0].redirects"
+        " (0 names): expected at most 100 names on one certificate, got 101; Let's Encrypt refuses it",
     ),
     (
         "longest host",
@@ -748,14 +748,14 @@ def test_a_model_built_in_code_meets_the_rules_between_its_keys() -> None:
     with pytest.raises(ValidationError) as caught:
         AcmeConfig(issuer="staging", certificate_timeout=45)  # camelCase rule, snake_case field
     assert caught.value.errors()[0]["msg"] == (
-        "Value error, AcmeConfig.certificateTimeout = 45, AcmeConfig.waitForCertificates (not set):"
+        "AcmeConfig.certificateTimeout = 45, AcmeConfig.waitForCertificates (not set):"
         " expected 'certificateTimeout' only together with 'waitForCertificates: true' (it bounds"
         " that wait)"
     )
     with pytest.raises(ValidationError) as caught:
         SiteConfig(host="www.example.com", replicas=2)
     assert caught.value.errors()[0]["msg"] == (
-        "Value error, SiteConfig.service (not set), SiteConfig.image (not set): expected exactly one"
+        "SiteConfig.service (not set), SiteConfig.image (not set): expected exactly one"
         " of 'service' (route to an existing Service) or 'image' (deploy this container);"
         " SiteConfig.replicas = 2, SiteConfig.image (not set): expected 'replicas' only with 'image'"
         " (we do not scale your Service)"

@@ -60,17 +60,19 @@ def test_a_printed_command_is_the_one_that_ran_and_pastes_back(capfd: pytest.Cap
 def test_the_demo_runs_status_and_real_curl_inside_the_node_namespace() -> None:
     sandbox = Sandbox(DEFAULT_DIR, cluster=True)
     root = DEFAULT_DIR / "acme-root.pem"
-    status, http, https = node_commands(sandbox, root)
+    status, http, https, redirect = node_commands(sandbox, root)
     netns = ["netns", "exec", sandbox.node.netns]
-    for command in (status, http, https):
+    for command in (status, http, https, redirect):
         assert Path(command[0]).name == "ip" and command[1:4] == netns
     assert status[5:7] == ["-m", "tools.status"]
-    for command, url, port in (
-        (http, "http://www.example.com/", 80),
-        (https, "https://www.example.com/", 443),
+    for command, url, resolve in (
+        (http, "http://www.example.com/", "www.example.com:80"),
+        (https, "https://www.example.com/", "www.example.com:443"),
+        # Pulumi.local.yaml's redirect name, with a path and query it keeps
+        (redirect, "https://old-brand.example.net/a/page?x=1", "old-brand.example.net:443"),
     ):
         assert command[4] == "curl" and command[-1] == url
-        assert f"www.example.com:{port}:{pebble.EDGE_IP}" in command
+        assert f"{resolve}:{pebble.EDGE_IP}" in command
         assert command[command.index("--cacert") + 1] == ".sandbox/acme-root.pem"
 
 

@@ -55,6 +55,10 @@ def test_ingress_nginx_controller_values_are_exactly_the_hardened_set() -> None:
                 "ssl-redirect": "true",
                 "hsts": "true",
                 "hsts-max-age": "31536000",  # one year, in seconds
+                # multisite:ingressNginx.hsts's defaults: the names only, no preload list
+                # (ingress-nginx's own default would add includeSubDomains).
+                "hsts-include-subdomains": "false",
+                "hsts-preload": "false",
                 "server-tokens": "false",
                 "strict-validate-path-type": "true",
             },

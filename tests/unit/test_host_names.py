@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from components.fields import validate_host
 from components.lets_encrypt import name_refusal
 from components.settings import ConfigError, StackSettings, load_settings
 
@@ -96,32 +97,39 @@ def test_a_private_acme_directory_relaxes_lets_encrypts_rules(host: str, reason:
 
 def test_an_alias_is_named_by_its_index_and_the_sites_own_issuer_by_its_key() -> None:
     # Only `staging` is private: a site on `prod` is still issued by Let's Encrypt.
+    # The private site comes first, an invalid one next: neither stops the check of the rest.
     raw = stack(
-        {"host": "www.example.com", "aliases": ["example.com", "shop.example.internal"], "issuer": "prod"},
         {"host": "intranet.example.internal"},
+        {"host": "bad.example.com", "port": 0},
+        {"host": "www.example.com", "aliases": ["example.com", "shop.example.internal"], "issuer": "prod"},
         servers={"staging": PRIVATE_CA},
     )
     assert problems(raw) == [
-        "multisite:sites[0].aliases[1] = 'shop.example.internal': expected a name under a public"
+        "multisite:sites[1].port = 0: expected greater than or equal to 1",
+        "multisite:sites[2].aliases[1] = 'shop.example.internal': expected a name under a public"
         " top-level domain; 'internal' is not one (the ICANN section of the Public Suffix List); Let's"
-        " Encrypt refuses it at new-order, and issues this site's certificate (multisite:sites[0].issuer"
-        " = 'prod', multisite:acme.servers.prod (not set))"
+        " Encrypt refuses it at new-order, and issues this site's certificate (multisite:sites[2].issuer"
+        " = 'prod', multisite:acme.servers.prod (not set))",
     ]
 
 
 def test_one_certificate_holds_at_most_100_names_at_lets_encrypt_and_more_at_a_private_ca() -> None:
-    aliases = [f"a{i}.example.com" for i in range(100)]
-    (problem,) = problems(stack({"host": "www.example.com", "aliases": aliases}))
-    assert problem.startswith("multisite:sites[0].aliases = ['a0.example.com', ")
-    assert problem.endswith(
-        ": expected at most 99 aliases (100 names on one certificate, the host included), got 100;"
-        " Let's Encrypt refuses it at new-order, and issues this site's certificate"
-        " (multisite:acme.issuer = 'staging', multisite:acme.servers.staging (not set))"
-    )
-    private = settings(
-        stack({"host": "www.example.com", "aliases": aliases}, servers={"staging": PRIVATE_CA})
-    )
-    assert len(private.sites[0].hosts) == 101
+    # The host, 98 aliases and 2 redirects: 101 names on the site's one certificate.
+    site = {
+        "host": "www.example.com",
+        "aliases": [f"a{i}.example.com" for i in range(98)],
+        "redirects": ["old.example.com", "older.example.com"],
+    }
+    assert problems({**stack(site), "edge": "traefik"}) == [
+        "multisite:sites[0].host, multisite:sites[0].aliases (98 names), multisite:sites[0].redirects"
+        " (2 names): expected at most 100 names on one certificate, got 101; Let's Encrypt refuses it at"
+        " new-order, and issues this site's certificate (multisite:acme.issuer = 'staging',"
+        " multisite:acme.servers.staging (not set))"
+    ]
+    private = settings({**stack(site, servers={"staging": PRIVATE_CA}), "edge": "traefik"})
+    assert len(private.sites[0].names) == 101
+    site["redirects"] = ["old.example.com"]
+    assert len(settings({**stack(site), "edge": "traefik"}).sites[0].names) == 100
 
 
 @pytest.mark.parametrize(
@@ -138,6 +146,13 @@ def test_a_unicode_name_is_refused_with_its_punycode_form(host: str, ascii_form:
         f" name: {ascii_form!r}; DNS, Kubernetes and certificates carry names in that form"
     ]
     assert settings(stack({"host": ascii_form})).sites[0].host == ascii_form
+
+
+def test_a_host_that_is_not_a_string_gets_the_plain_rule() -> None:
+    # Pydantic checks the type first for config; a caller in code meets the same message.
+    with pytest.raises(ValueError) as caught:
+        validate_host(None)  # type: ignore[arg-type]
+    assert str(caught.value).startswith("expected a lower-case DNS name such as 'www.example.com'")
 
 
 def test_a_unicode_name_with_no_punycode_form_gets_the_plain_rule() -> None:

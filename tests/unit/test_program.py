@@ -471,12 +471,17 @@ def test_hosts_outside_the_dns_zone_are_refused_at_preview_in_one_message() -> N
 
 def test_the_zone_is_looked_up_in_its_own_project_and_the_apex_lies_in_it() -> None:
     config = {**stack_config("prod"), "multisite:dns": {"zone": "shop-zone", "project": "dns-project"}}
-    config["multisite:sites"] = [{"host": "shop.example.net", "aliases": ["www.shop.example.net"], "service": "web"}]
+    config["multisite:sites"] = [
+        {"host": "shop.example.net", "aliases": ["www.shop.example.net"], "service": "web"}
+    ]
     run = run_program(config, stack="prod", zones={"shop-zone": "shop.example.net."})
     assert run.error is None
     (lookup,) = [a for t, a in zip(run.calls, run.call_args, strict=True) if t.startswith("gcp:dns/")]
     assert (lookup["name"], lookup["project"]) == ("shop-zone", "dns-project")
-    assert sorted(r.inputs["name"] for r in run.of_type(RECORD)) == ["shop.example.net.", "www.shop.example.net."]
+    assert sorted(r.inputs["name"] for r in run.of_type(RECORD)) == [
+        "shop.example.net.",
+        "www.shop.example.net.",
+    ]
 
 
 def test_a_zone_that_does_not_exist_stops_the_program_before_any_resource() -> None:

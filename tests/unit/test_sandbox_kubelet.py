@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 from tools.sandbox import network, pods
@@ -96,3 +99,34 @@ def test_a_pod_that_cannot_run_stays_pending_with_the_reason() -> None:
     (state,) = status["containerStatuses"]
     assert state["state"] == {"waiting": {"reason": "ImageNotInSandbox", "message": "no binary"}}
     assert "podIP" not in status
+
+
+def test_a_config_map_volume_holds_its_keys_or_only_its_items() -> None:
+    data = {"config.yml": "a: 1\n", "other.yml": "b: 2\n"}
+    assert pods.config_map_files(data, None) == data
+    # `items` project chosen keys to chosen paths; a key the ConfigMap lacks is left out.
+    items = [{"key": "config.yml", "path": "dynamic/traefik.yml"}, {"key": "gone", "path": "x"}]
+    assert pods.config_map_files(data, items) == {"dynamic/traefik.yml": "a: 1\n"}
+
+
+def test_a_config_map_mounted_where_this_machine_has_no_directory_is_seen_by_the_process_only(
+    tmp_path: Path,
+) -> None:
+    """Traefik's file provider reads /etc/traefik/dynamic, which this machine lacks: the pod's
+    mount namespace overlays /etc with a private upper directory, so the mount path can be
+    made there without writing to this machine's /etc."""
+    target = f"/etc/multisite-test-{os.getpid()}/dynamic"
+    # Traefik's chart also mounts an emptyDir on /tmp, where these files are (pytest's tmp_path):
+    # that mount must not hide the ConfigMap's files before they are bound.
+    (tmp_path / "empty").mkdir()
+    mounts = [
+        (str(tmp_path / "empty"), "/tmp"),
+        *pods.write_config_maps({target: {"config.yml": "hsts: on\n"}}, tmp_path),
+    ]
+    overlays = pods.overlays_for(mounts, tmp_path)
+    assert [o[0] for o in overlays] == ["/etc"]
+    container = {"command": ["cat"], "args": [f"{target}/config.yml"]}
+    command = pods.container_command(container, "/bin/cat", {}, mounts, overlays=overlays)
+    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert (proc.returncode, proc.stdout) == (0, "hsts: on\n"), proc.stderr
+    assert not Path(target).parent.exists()

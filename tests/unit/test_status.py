@@ -131,3 +131,33 @@ def test_request_columns_appear_only_when_asked_and_a_failed_answer_is_not_servi
     assert header.split()[5:7] == ["HTTP", "HTTPS"]
     assert "308 -> https://www.example.com/" in first and "200, R11, until Feb 25 2027" in first
     assert "200 (no redirect)" in second and "failed: certificate verify failed" in second
+
+
+def test_each_name_knows_its_sites_host_where_a_redirect_name_may_send_http() -> None:
+    rows = status.statuses(FakeCustomObjects(certificates=[READY_CERT, PENDING_CERT], clusterissuers=ISSUERS))
+    assert [(r.host, r.site) for r in rows] == [
+        ("blog.example.org", "blog.example.org"),
+        ("www.example.com", "www.example.com"),
+        ("example.com", "www.example.com"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("location", "serving"),
+    [
+        ("https://old.example.com/", True),  # its own HTTPS
+        ("https://www.example.com/", True),  # its site's host: a redirect name
+        ("https://elsewhere.example.com/", False),
+    ],
+)
+def test_http_may_redirect_to_the_name_itself_or_to_its_sites_host(
+    location: str, serving: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def request(url: str, address: str, cafile: str | None = None) -> dict[str, Any]:
+        if url.startswith("http://"):
+            return {"status": 308, "location": location}
+        return {"status": 308, "certificate": {"issuer": "commonName=R1", "not_after": "Feb 25 2027"}}
+
+    monkeypatch.setattr("tools.probe.request", request)
+    http, https, ok = status.answered("old.example.com", "34.1.2.3", None, "www.example.com")
+    assert (http, https, ok) == (f"308 -> {location}", "308, R1, until Feb 25 2027", serving)

@@ -23,9 +23,10 @@ that Deployments, Jobs and EndpointSlices are made by the real controllers
 A pod whose image has no binary here stays Pending with the reason in its
 status (``ImageNotInSandbox``). Not modelled: init and sidecar containers
 (a pod with more than one container is not run), volumes other than the
-service-account token (emptyDir mounts onto existing directories get a
-private directory), security contexts (processes run as this user),
-resource limits, liveness and startup probes, image pulls.
+service-account token and ConfigMaps (read once, when the container starts;
+emptyDir mounts onto existing directories get a private directory),
+security contexts (processes run as this user), resource limits, liveness
+and startup probes, image pulls.
 """
 
 from __future__ import annotations
@@ -51,14 +52,17 @@ from tools.sandbox.pods import (
     PROBE,
     SA_MOUNT,
     STAND_INS,
+    config_map_files,
     container_command,
     container_env,
     image_repository,
     node_status,
     now,
+    overlays_for,
     pod_status,
     readiness_url,
     volume_mounts,
+    write_config_maps,
 )
 from tools.sandbox.process import Command
 from tools.sandbox.state import SandboxState
@@ -218,6 +222,8 @@ class Kubelet:
             self.report(pod, None, waiting=("ImageNotInSandbox", binary))
             self.unrunnable.add(meta["uid"])  # reported once; it stays Pending
             return
+        if self._config_maps(pod, container) is None:
+            return  # as the kubelet does: the pod waits until its ConfigMaps exist
         net = self.node.add_pod(self.next_index)
         self.next_index += 1
         running = RunningPod(
@@ -229,6 +235,24 @@ class Kubelet:
         )
         self.pods[running.uid] = running
         self.launch(pod, running, container, binary)
+
+    def _config_maps(
+        self, pod: dict[str, Any], container: dict[str, Any]
+    ) -> dict[str, dict[str, str]] | None:
+        """The data of each ConfigMap volume the container mounts, by mount path; None while
+        one of them does not exist yet."""
+        volumes = {v["name"]: v["configMap"] for v in pod["spec"].get("volumes") or [] if "configMap" in v}
+        found = {}
+        for mount in container.get("volumeMounts") or []:
+            source = volumes.get(mount["name"])
+            if source is None:
+                continue
+            path = f"/api/v1/namespaces/{pod['metadata']['namespace']}/configmaps/{source['name']}"
+            status, body = self.api.request("GET", path)
+            if status != 200:
+                return None
+            found[mount["mountPath"]] = config_map_files(body.get("data") or {}, source.get("items"))
+        return found
 
     def _service_account_files(self, pod: dict[str, Any], directory: Path) -> Path:
         meta = pod["metadata"]
@@ -271,14 +295,16 @@ class Kubelet:
         env = container_env(pod, container, running.net.ip, self.apiserver_port)
         if binary.startswith("python -m "):  # a stand-in (STAND_INS): this repository importable
             env["PYTHONPATH"] = str(REPO_ROOT)
+        config_maps = self._config_maps(pod, container) or {}
         mounts = [
             (str(sa_dir), SA_MOUNT),
             (str(resolv), "/etc/resolv.conf"),
-            *volume_mounts(container, directory),
+            *volume_mounts(container, directory, exclude=set(config_maps)),
+            *write_config_maps(config_maps, directory),
         ]
         self.logs.mkdir(parents=True, exist_ok=True)
         running.process = process.spawn(
-            container_command(container, binary, env, mounts),
+            container_command(container, binary, env, mounts, overlays=overlays_for(mounts, directory)),
             log=self.logs / f"{running.namespace}_{running.name}.log",
             cwd=directory,
             env=env,

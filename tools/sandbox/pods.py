@@ -163,10 +163,16 @@ def node_status() -> dict[str, Any]:
 
 
 def container_command(
-    container: dict[str, Any], binary: str, env: dict[str, str], mounts: list[tuple[str, str]]
+    container: dict[str, Any],
+    binary: str,
+    env: dict[str, str],
+    mounts: list[tuple[str, str]],
+    *,
+    overlays: list[tuple[str, str, str]] | None = None,
 ) -> list[str]:
     """The command that runs `container` with `binary` (or a stand-in, ``python -m ...``),
-    its `mounts` (host path, container path) bound in a private mount namespace.
+    its `mounts` (host path, container path) bound in a private mount namespace, after
+    `overlays` (`overlays_for`) make room for mount paths this machine lacks.
 
     A stand-in (``STAND_INS``) takes the first container port only; a binary
     gets the container's command (its first word replaced) and args, expanded.
@@ -180,6 +186,13 @@ def container_command(
     # In a private mount namespace: a tmpfs over /run (so the token directory
     # can be made without touching this machine's files), then bind mounts.
     script = "set -e; mount -t tmpfs -o size=4m tmpfs /run; "
+    for lower, upper, work in overlays or []:
+        script += (
+            f'mount -t overlay overlay -o "lowerdir={lower},upperdir={upper},workdir={work}" "{lower}"; '
+        )
+    # A mount over a directory that holds another mount's source (an emptyDir on /tmp, with
+    # the pod's files under /tmp) comes after it: it would hide that source.
+    mounts = sorted(mounts, key=lambda m: any(Path(source).is_relative_to(m[1]) for source, _ in mounts))
     for i, (_, target) in enumerate(mounts):
         script += f'mkdir -p "{target}" 2>/dev/null || true; mount --bind "${i + 1}" "{target}"; '
     script += f'shift {len(mounts)}; exec "$@"'
@@ -197,17 +210,59 @@ def container_command(
     ]
 
 
-def volume_mounts(container: dict[str, Any], directory: Path) -> list[tuple[str, str]]:
+def volume_mounts(
+    container: dict[str, Any], directory: Path, *, exclude: set[str] | frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
     """emptyDir-like mounts: a private directory under `directory` for each mount path
-    that exists on this machine (the service-account path is mounted apart)."""
+    that exists on this machine (the service-account path and `exclude` are mounted apart)."""
     mounts = []
     for mount in container.get("volumeMounts") or []:
-        if mount["mountPath"].startswith("/var/run/secrets/") or not Path(mount["mountPath"]).is_dir():
+        path = mount["mountPath"]
+        if path.startswith("/var/run/secrets/") or path in exclude or not Path(path).is_dir():
             continue
         private = directory / "volumes" / mount["name"]
         private.mkdir(parents=True, exist_ok=True)
         mounts.append((str(private), mount["mountPath"]))
     return mounts
+
+
+def config_map_files(data: dict[str, str], items: list[dict[str, str]] | None) -> dict[str, str]:
+    """The files a ConfigMap volume holds: every key, or only `items` (key -> path)."""
+    if items is None:
+        return dict(data)
+    return {item["path"]: data[item["key"]] for item in items if item["key"] in data}
+
+
+def write_config_maps(config_maps: dict[str, dict[str, str]], directory: Path) -> list[tuple[str, str]]:
+    """Each ConfigMap volume's files written under `directory`, and its (host, container) mount."""
+    mounts = []
+    for i, (mount_path, files) in enumerate(sorted(config_maps.items())):
+        volume = directory / "configmaps" / str(i)
+        volume.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (volume / name).parent.mkdir(parents=True, exist_ok=True)
+            (volume / name).write_text(text)
+        mounts.append((str(volume), mount_path))
+    return mounts
+
+
+def overlays_for(mounts: list[tuple[str, str]], directory: Path) -> list[tuple[str, str, str]]:
+    """(lower, upper, work) overlays that let a mount path this machine lacks be made inside
+    the pod's mount namespace without writing to this machine: the nearest existing directory
+    above it is overlaid with a private upper directory under `directory`."""
+    overlays: list[tuple[str, str, str]] = []
+    for _, target in mounts:
+        path = Path(os.path.realpath(target))  # /var/run/... is /run/...
+        if path.exists() or path.is_relative_to("/run"):  # /run is the pod's own tmpfs
+            continue
+        lower = next(p for p in path.parents if p.is_dir())
+        if any(lower == Path(o[0]) for o in overlays):
+            continue
+        scratch = directory / "overlays" / str(len(overlays))
+        (scratch / "upper").mkdir(parents=True, exist_ok=True)
+        (scratch / "work").mkdir(parents=True, exist_ok=True)
+        overlays.append((str(lower), str(scratch / "upper"), str(scratch / "work")))
+    return overlays
 
 
 def pod_status(
