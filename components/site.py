@@ -122,7 +122,7 @@ class SiteConfig(Model):
     """One web site: its host names and the backend that serves them."""
 
     host: Host
-    """The site's name, unique across every site's host and aliases; its objects are named
+    """The site's name, unique across every site's names (hosts, aliases, redirects); its objects are named
     after it (`www.example.com`: `www-example-com`, TLS Secret `www-example-com-tls`)."""
     aliases: HostList = Field(default_factory=list)
     """More names on the same certificate, served the same way."""
