@@ -76,9 +76,8 @@ class CertManagerConfig(ChartConfig):
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
         problems = super().shape_problems(given)
-        gates = (
-            given.get("values", {}).get("featureGates") if isinstance(given.get("values"), Mapping) else None
-        )
+        values = given.get("values")
+        gates = values.get("featureGates") if isinstance(values, Mapping) else None
         if isinstance(gates, str) and FEATURE_GATE in gates:
             problems.append(
                 KeysRule(

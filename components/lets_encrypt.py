@@ -7,14 +7,20 @@ punycode (`xn--`), or no ICANN public suffix, or is a public suffix itself
 (`co.uk`); its RA refuses an order of more than 100 names. These apply only
 where Let's Encrypt issues: a private ACME directory (`acme.servers`) has rules
 of its own. Boulder's blocklist of high-risk names is policy data it does not
-publish, so it is not checked here.
+publish, so it is not checked here. `refused_names` applies these rules to the
+sites of a stack whose issuer is Let's Encrypt.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Sequence
 
 from publicsuffixlist import PublicSuffixList
+
+from components.cluster_issuers import AcmeConfig
+from components.fields import NAMESPACE
+from components.site import SiteConfig
 
 MAX_NAMES_PER_CERTIFICATE = 100
 """Names on one certificate (one order); Boulder's RA `maxNames`."""
@@ -67,3 +73,34 @@ def _reserved_label_refusal(label: str) -> str | None:
     if not unicodedata.is_normalized("NFC", decoded):
         return f"expected punycode of an NFC-normalised name; {label!r} decodes to {decoded!r}, which is not"
     return None
+
+
+def refused_names(sites: Sequence[SiteConfig | None], acme: AcmeConfig) -> list[str]:
+    """A problem for each name Let's Encrypt would refuse at new-order, and each certificate
+    with too many names, on the sites it issues for: those whose issuer has no private
+    directory in `acme.servers`. `sites` are the validated sites, None where one is invalid."""
+    problems = []
+    for i, site in enumerate(sites):
+        if site is None:
+            continue
+        choice = site.issuer or acme.issuer
+        if acme.server(choice) is not None:
+            continue
+        prefix = f"{NAMESPACE}:sites[{i}]"
+        chosen_by = f"{prefix}.issuer" if site.issuer else f"{NAMESPACE}:acme.issuer"
+        issued_by = (
+            f"Let's Encrypt refuses it at new-order, and issues this site's certificate"
+            f" ({chosen_by} = {choice!r}, {NAMESPACE}:acme.servers.{choice} (not set))"
+        )
+        for key, name in site.keyed_names():
+            reason = name_refusal(name)
+            if reason is not None:
+                problems.append(f"{prefix}.{key} = {name!r}: {reason}; {issued_by}")
+        most = MAX_NAMES_PER_CERTIFICATE
+        if len(site.names) > most:
+            problems.append(
+                f"{prefix}.host, {prefix}.aliases ({len(site.aliases)} names), {prefix}.redirects"
+                f" ({len(site.redirects)} names): expected at most {most} names on one certificate,"
+                f" got {len(site.names)}; {issued_by}"
+            )
+    return problems

@@ -334,7 +334,7 @@ def load_settings(
             if site is not None and site.redirects
         )
     if parsed["acme"] is not None:
-        problems.extend(_lets_encrypt_problems(sites, parsed["acme"]))
+        problems.extend(lets_encrypt.refused_names(sites, parsed["acme"]))
 
     if problems:
         raise ConfigError(problems)
@@ -410,36 +410,6 @@ def _charts_from(
         else:
             found[section] = config.model_copy(update={"chart": path})
     return found
-
-
-def _lets_encrypt_problems(sites: Sequence[SiteConfig | None], acme: AcmeConfig) -> list[str]:
-    """The names Let's Encrypt would refuse at new-order, on the sites it issues for: those
-    whose issuer has no private directory in `acme.servers` (components/lets_encrypt.py)."""
-    problems = []
-    for i, site in enumerate(sites):
-        if site is None:
-            continue
-        choice = site.issuer or acme.issuer
-        if acme.server(choice) is not None:
-            continue
-        prefix = f"{NAMESPACE}:sites[{i}]"
-        chosen_by = f"{prefix}.issuer" if site.issuer else f"{NAMESPACE}:acme.issuer"
-        issued_by = (
-            f"Let's Encrypt refuses it at new-order, and issues this site's certificate"
-            f" ({chosen_by} = {choice!r}, {NAMESPACE}:acme.servers.{choice} (not set))"
-        )
-        for key, name in site.keyed_names():
-            reason = lets_encrypt.name_refusal(name)
-            if reason is not None:
-                problems.append(f"{prefix}.{key} = {name!r}: {reason}; {issued_by}")
-        most = lets_encrypt.MAX_NAMES_PER_CERTIFICATE
-        if len(site.names) > most:
-            problems.append(
-                f"{prefix}.host, {prefix}.aliases ({len(site.aliases)} names), {prefix}.redirects"
-                f" ({len(site.redirects)} names): expected at most {most} names on one certificate,"
-                f" got {len(site.names)}; {issued_by}"
-            )
-    return problems
 
 
 def _unknown_key_problem(key: str, value: Any) -> str:
