@@ -13,8 +13,9 @@ from components.cert_manager import CertManager, CertManagerArgs, CertManagerCon
 from components.cluster import Cluster
 from components.cluster_issuers import AcmeConfig, ClusterIssuers, ClusterIssuersArgs
 from components.dns import DnsConfig, DnsRecords
-from components.edge import Edge, EdgeArgs
+from components.edge import Controller, Edge, EdgeArgs, EdgeConfig
 from components.edge.ingress_nginx import INGRESS_NGINX, IngressNginxConfig
+from components.edge.traefik import TRAEFIK, TraefikConfig
 from components.site import Site, SiteArgs, SiteConfig
 from components.static_ip import StaticIp, StaticIpArgs, StaticIpConfig
 from tests.support import STATIC_IP, ProgramRun, record
@@ -134,7 +135,13 @@ def test_cluster_issuers_depend_on_what_they_are_given() -> None:
         assert run.named(name).dependencies == (gate.urn,)
 
 
-def _site_run(site: SiteConfig, **extra: Any) -> ProgramRun:
+def _site_run(
+    site: SiteConfig,
+    edge: tuple[Controller, EdgeConfig] = (INGRESS_NGINX, IngressNginxConfig()),
+    *,
+    expect_error: bool = False,
+    **extra: Any,
+) -> ProgramRun:
     def build() -> None:
         on = cluster()
         gate = k8s.core.v1.ConfigMap("gate")
@@ -142,11 +149,13 @@ def _site_run(site: SiteConfig, **extra: Any) -> ProgramRun:
             cert_manager=gate, http01_solver=SOLVER, acme=AcmeConfig(issuer="prod"), cluster=on
         )
         issuers = ClusterIssuers("issuers", args)
-        edge = Edge("edge", EdgeArgs(controller=INGRESS_NGINX, config=IngressNginxConfig(), cluster=on))
-        s = Site(site.host, SiteArgs(site=site, edge=edge, issuers=issuers, cluster=on, **extra))
+        controller, config = edge
+        edge_ = Edge("edge", EdgeArgs(controller=controller, config=config, cluster=on))
+        s = Site(site.host, SiteArgs(site=site, edge=edge_, issuers=issuers, cluster=on, **extra))
         pulumi.export("url", s.url)
 
-    return checked(record(build))
+    run = record(build)
+    return run if expect_error else checked(run)
 
 
 def test_site_with_existing_service() -> None:
@@ -190,6 +199,25 @@ def test_site_with_image_and_dns() -> None:
         "project": "p",
         "rrdatas": ["203.0.113.5"],
     }
+
+
+def test_a_site_built_in_code_with_redirects_on_an_edge_that_cannot_is_refused() -> None:
+    # The settings refuse this config; a Site built in code meets the edge's reason itself.
+    site = SiteConfig(host="www.example.com", service="web", redirects=["old.example.com"])
+    run = _site_run(site, expect_error=True)
+    assert isinstance(run.error, ValueError)
+    assert str(run.error).startswith(
+        "www.example.com: ingress-nginx keeps the path of a redirect only through `$request_uri`"
+    )
+    assert not [r for r in run.resources if r.name.startswith("www.example.com-redirect")]
+
+
+def test_a_sites_redirect_ingress_waits_for_the_edge_only() -> None:
+    site = SiteConfig(host="www.example.com", service="web", redirects=["old.example.com"])
+    run = _site_run(site, edge=(TRAEFIK, TraefikConfig()))
+    redirect = run.named("www.example.com-redirect")
+    assert {run.by_urn(u).name for u in redirect.dependencies} == {"edge-release"}
+    assert redirect.prop("metadata", "labels")["app.kubernetes.io/component"] == "redirect"
 
 
 def outputs_of(run: ProgramRun, component: str) -> dict[str, Any]:
