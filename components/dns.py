@@ -62,7 +62,8 @@ def names_outside_zone(dns_name: str, sites: Sequence[SiteNames]) -> str | None:
     if not outside:
         return None
     return (
-        f"{NAMESPACE}:dns.zone: expected every host and alias under the zone's DNS name {dns_name!r}"
+        f"{NAMESPACE}:dns.zone: expected every name of every site (host, aliases, redirects) under"
+        f" the zone's DNS name {dns_name!r}"
         f" (Cloud DNS keeps only records inside it); outside it: {', '.join(outside)}"
     )
 

@@ -295,26 +295,15 @@ def ingress_manifest(
     `ingress_class` and `annotations` are the edge's: what its controller
     needs of a route to serve it with TLS and redirect plain HTTP.
     """
-    name = site.resource_name
-    backend = {"service": {"name": site.service_name, "port": {"number": site.port}}}
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": object_meta(
-            name,
-            namespace=site.namespace,
-            labels=labels(name, "ingress"),
-            annotations={**annotations, **await_annotations(skip_await)},
-        ),
-        "spec": {
-            "ingressClassName": ingress_class,
-            "tls": [{"hosts": site.hosts, "secretName": tls_secret_name(site)}],
-            "rules": [
-                {"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": backend}]}}
-                for host in site.hosts
-            ],
-        },
-    }
+    return _site_ingress(
+        site,
+        name=site.resource_name,
+        component="ingress",
+        hosts=site.hosts,
+        path=("/", "Prefix"),
+        ingress_class=ingress_class,
+        annotations={**annotations, **await_annotations(skip_await)},
+    )
 
 
 def redirect_ingress_manifest(
@@ -326,22 +315,43 @@ def redirect_ingress_manifest(
     Every path (`/(.*)`, a regex the annotations turn on) goes to the redirect; the backend,
     which an Ingress path must name, is never reached.
     """
-    name = f"{site.resource_name}-redirect"
+    return _site_ingress(
+        site,
+        name=f"{site.resource_name}-redirect",
+        component="redirect",
+        hosts=site.redirects,
+        path=("/(.*)", "ImplementationSpecific"),
+        ingress_class=ingress_class,
+        annotations={**annotations, **await_annotations(skip_await)},
+    )
+
+
+def _site_ingress(
+    site: SiteConfig,
+    *,
+    name: str,
+    component: str,
+    hosts: list[str],
+    path: tuple[str, str],
+    ingress_class: str,
+    annotations: Mapping[str, str],
+) -> dict[str, Any]:
+    """An Ingress of the site: `hosts` on one (path, pathType) to its backend, TLS with its Secret."""
     backend = {"service": {"name": site.service_name, "port": {"number": site.port}}}
-    path = {"path": "/(.*)", "pathType": "ImplementationSpecific", "backend": backend}
+    paths = [{"path": path[0], "pathType": path[1], "backend": backend}]
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
         "metadata": object_meta(
             name,
             namespace=site.namespace,
-            labels=labels(site.resource_name, "redirect"),
-            annotations={**annotations, **await_annotations(skip_await)},
+            labels=labels(site.resource_name, component),
+            annotations=dict(annotations),
         ),
         "spec": {
             "ingressClassName": ingress_class,
-            "tls": [{"hosts": site.redirects, "secretName": tls_secret_name(site)}],
-            "rules": [{"host": host, "http": {"paths": [path]}} for host in site.redirects],
+            "tls": [{"hosts": hosts, "secretName": tls_secret_name(site)}],
+            "rules": [{"host": host, "http": {"paths": paths}} for host in hosts],
         },
     }
 

@@ -462,7 +462,8 @@ def test_hosts_outside_the_dns_zone_are_refused_at_preview_in_one_message() -> N
     run = run_program(config, stack="prod", expect_error=True)
     assert isinstance(run.error, ConfigError)
     assert run.error.problems == [
-        "multisite:dns.zone: expected every host and alias under the zone's DNS name 'example.com.'"
+        "multisite:dns.zone: expected every name of every site (host, aliases, redirects) under the"
+        " zone's DNS name 'example.com.'"
         " (Cloud DNS keeps only records inside it); outside it: multisite:sites[0].aliases[1] ="
         " 'notexample.com', multisite:sites[1].host = 'blog.example.org'"
     ]
