@@ -40,6 +40,7 @@ READ_ONLY_ROLES = {
     "roles/container.clusterViewer",
     "roles/storage.objectViewer",
     "roles/cloudkms.cryptoKeyDecrypter",
+    "roles/dns.reader",  # "read-only access to all Cloud DNS resources" (GCP's role reference)
 }
 
 
