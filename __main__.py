@@ -15,6 +15,7 @@ from components.cluster import connect
 from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
 from components.dns import DnsRecords
 from components.edge import Edge, EdgeArgs
+from components.gateway_api import STANDARD_CRDS, GatewayApiCrds, GatewayApiCrdsArgs
 from components.settings import read_settings
 from components.site import Site, SiteArgs
 from components.static_ip import StaticIp, StaticIpArgs
@@ -39,6 +40,11 @@ def main() -> None:
             opts=pulumi.ResourceOptions(protect=protect),
         ).address
 
+    # Gateway API routes: the CRDs first, since Traefik's provider and cert-manager need them.
+    crds = None
+    if settings.edge_config.routes == "gateway":
+        source = settings.edge_config.gateway_crds or STANDARD_CRDS
+        crds = GatewayApiCrds("gateway-api", GatewayApiCrdsArgs(source=source, cluster=cluster))
     edge = Edge(
         "edge",
         EdgeArgs(
@@ -46,9 +52,12 @@ def main() -> None:
             config=settings.edge_config,
             cluster=cluster,
             load_balancer_ip=ingress_ip,
+            gateway_crds=crds,
         ),
     )
-    cert_manager = CertManager("cert-manager", CertManagerArgs(config=settings.cert_manager, cluster=cluster))
+    cert_manager = CertManager(
+        "cert-manager", CertManagerArgs(config=settings.cert_manager, cluster=cluster, gateway_crds=crds)
+    )
     issuers = ClusterIssuers(
         "cluster-issuers",
         ClusterIssuersArgs(

@@ -90,8 +90,11 @@ class CertManagerConfig(ChartConfig):
         return problems
 
 
-def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Helm values: CRDs installed and kept on uninstall, the startup API check on.
+def cert_manager_values(
+    overrides: dict[str, Any] | None = None, *, gateway_api: bool = False
+) -> dict[str, Any]:
+    """Helm values: CRDs installed and kept on uninstall, the startup API check on; with
+    `gateway_api`, HTTP-01 solved through Gateway API HTTPRoutes too.
 
     Only keys of the chart's values schema appear here: the 1.21 chart
     rejects unknown keys. `overrides` (the stack's `certManager.values`) merge last.
@@ -107,8 +110,12 @@ def cert_manager_values(overrides: dict[str, Any] | None = None) -> dict[str, An
         # release (and so every issuer that depends on it) waits for it.
         "startupapicheck": {"enabled": True},
     }
+    if gateway_api:
+        # The flag, not the chart's `config.gatewayAPI`: that writes a config file, which the
+        # controller built from the Go module (engine/cert-manager) does not read.
+        values["extraArgs"] = ["--enable-gateway-api"]
     given = overrides or {}
-    merged = merge_values(values, given)
+    merged = merge_values(values, given, extend=frozenset({"extraArgs"}))
     if given.get("featureGates"):  # a user's gates join ours (the config refuses ours among them)
         merged["featureGates"] = f"{FEATURE_GATES},{given['featureGates']}"
     return merged
@@ -122,6 +129,9 @@ class CertManagerArgs:
     """The stack's `multisite:certManager`, whole."""
     cluster: Cluster
     """Where it runs."""
+    gateway_crds: pulumi.Resource | None = None
+    """The Gateway API CRDs: given, cert-manager solves HTTP-01 through HTTPRoutes too, and
+    starts after them (it fails without them)."""
 
 
 class CertManager(pulumi.ComponentResource):
@@ -136,10 +146,11 @@ class CertManager(pulumi.ComponentResource):
             name,
             RELEASE,
             args.config,
-            cert_manager_values(args.config.values),
+            cert_manager_values(args.config.values, gateway_api=args.gateway_crds is not None),
             parent=self,
             skip_await=skip_await,
             # The startupapicheck hook Job succeeds only once the webhook answers.
             wait_for_jobs=not skip_await,
+            after=[args.gateway_crds] if args.gateway_crds is not None else [],
         )
         self.register_outputs({"release": self.release.status})

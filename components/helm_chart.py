@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar
 
@@ -137,6 +137,7 @@ def namespaced_release(
     wait_for_jobs: bool | None = None,
     skip_crds: bool | None = None,
     delete_before_replace: bool | None = None,
+    after: Sequence[pulumi.Resource] = (),
 ) -> k8s.helm.v3.Release:
     """A namespace `<name>-namespace` and a `helm.v3.Release` `<name>-release` in it.
 
@@ -162,7 +163,9 @@ def namespaced_release(
         skip_await=skip_await,
         skip_crds=skip_crds,
         **chart_source(release, config),
-        opts=pulumi.ResourceOptions(parent=parent, delete_before_replace=delete_before_replace),
+        opts=pulumi.ResourceOptions(
+            parent=parent, delete_before_replace=delete_before_replace, depends_on=list(after) or None
+        ),
     )
 
 

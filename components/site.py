@@ -12,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 from pydantic import AfterValidator, Field
 
+from components import gateway_api
 from components.cluster import Cluster
 from components.cluster_issuers import ClusterIssuers, IssuerChoice, wait_annotations
 from components.dns import DnsRecords
@@ -356,6 +357,46 @@ def _site_ingress(
     }
 
 
+def gateway_manifests(
+    site: SiteConfig, *, edge_namespace: str, skip_await: bool
+) -> list[tuple[str, dict[str, Any]]]:
+    """(resource key, manifest) of a site's Gateway API objects: its Gateway (an HTTPS listener
+    per name), the HTTPRoute to its backend, the HTTPRoute that redirects its names from HTTP
+    to HTTPS on the shared `edge` Gateway, and, with `redirects`, the HTTPRoute that sends
+    them to its host (over HTTP and HTTPS)."""
+    name, namespace = site.resource_name, site.namespace
+    annotations = await_annotations(skip_await)
+    own = {"group": gateway_api.GROUP, "kind": "Gateway", "name": name}
+    edge = gateway_api.edge_parent(edge_namespace)
+    backend = {"backendRefs": [{"name": site.service_name, "port": site.port}]}
+    routes: list[tuple[str, list[dict[str, Any]]]] = [
+        ("route", gateway_api.route_manifests(
+            name, namespace, component="route", hostnames=site.hosts, parents=[own], rule=backend,
+            annotations=annotations,
+        )),
+        ("http-route", gateway_api.route_manifests(
+            f"{name}-http", namespace, component="http-route", hostnames=site.hosts, parents=[edge],
+            rule=gateway_api.redirect_rule(), annotations=annotations,
+        )),
+    ]  # fmt: skip
+    if site.redirects:
+        routes.append((
+            "redirect-route",
+            gateway_api.route_manifests(
+                f"{name}-redirect", namespace, component="redirect", hostnames=site.redirects,
+                parents=[own, edge], rule=gateway_api.redirect_rule(site.host), annotations=annotations,
+            ),
+        ))  # fmt: skip
+    gateway = gateway_api.site_gateway_manifest(
+        name, namespace, site.names, tls_secret_name(site), annotations
+    )
+    return [("gateway", gateway)] + [
+        (key if i == 0 else f"{key}-{i}", manifest)
+        for key, manifests in routes
+        for i, manifest in enumerate(manifests)
+    ]
+
+
 def pod_selector(site: SiteConfig) -> dict[str, str]:
     """The labels that tie a site's Service to its Deployment's pods."""
     return {"app.kubernetes.io/name": site.resource_name, "app.kubernetes.io/part-of": PART_OF}
@@ -481,6 +522,16 @@ class Site(pulumi.ComponentResource):
             ]
 
         edge = args.edge
+        if edge.routes == "gateway":
+            for key, manifest in gateway_manifests(
+                site, edge_namespace=edge.namespace, skip_await=skip_await
+            ):
+                depends = [edge.release, *backend] if key == "route" else [edge.release]
+                custom_resource(
+                    f"{name}-{key}", manifest, pulumi.ResourceOptions(parent=self, depends_on=depends)
+                )
+            self._dns_records(name, site, args.dns)
+            return
         ingress = ingress_manifest(
             site,
             ingress_class=edge.ingress_class,
@@ -507,7 +558,11 @@ class Site(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[edge.release]),
             )
 
-        if args.dns is not None:
+        self._dns_records(name, site, args.dns)
+
+    def _dns_records(self, name: str, site: SiteConfig, dns: DnsRecords | None) -> None:
+        """The A records of every name, when the stack manages DNS; then the outputs."""
+        if dns is not None:
             for host in site.names:
-                args.dns.a_record(host, site=name, parent=self)
+                dns.a_record(host, site=name, parent=self)
         self.register_outputs({"url": self.url, "secretName": self.secret_name})

@@ -77,13 +77,19 @@ def lay_out_charts(directory: Path, *, cert_manager_version: str) -> Path:
 
 
 def local_config(
-    kubeconfig: Path, *, acme_directory: str, acme_ca: str, root: Path = REPO_ROOT
+    kubeconfig: Path,
+    *,
+    acme_directory: str,
+    acme_ca: str,
+    root: Path = REPO_ROOT,
+    routes: str = "ingress",
 ) -> dict[str, Any]:
     """`Pulumi.local.yaml`'s config for one running sandbox cluster.
 
     Its kubeconfig; the charts laid out in `charts/` next to it; both issuers
     on the sandbox's ACME CA (`acme_directory`, served with a certificate
-    from the PEM `acme_ca`).
+    from the PEM `acme_ca`). `routes: gateway` serves the sites through Gateway
+    API objects, with the CRDs the engine copies from the Go module.
     """
     with open(root / f"Pulumi.{STACK}.yaml") as f:
         config: dict[str, Any] = yaml.safe_load(f)["config"]
@@ -98,6 +104,12 @@ def local_config(
         "servers": {"staging": acme_directory, "prod": acme_directory},
         "caBundle": acme_ca,
     }
+    if routes == "gateway":
+        config["multisite:traefik"] = {
+            **config.get("multisite:traefik", {}),
+            "routes": "gateway",
+            "gatewayCrds": engine_env()["MULTISITE_GATEWAY_API_CRDS"],
+        }
     return config
 
 
@@ -146,6 +158,7 @@ class LocalStack(StackConfigFile):
         acme: tuple[str, str],
         env: dict[str, str] | None = None,
         backend_url: str | None = None,
+        routes: str = "ingress",
     ) -> LocalStack:
         """Lay out `work_dir` and create (or select) the stack in its backend.
 
@@ -174,7 +187,7 @@ class LocalStack(StackConfigFile):
             stack_name=STACK, project_name=PROJECT, program=_program, opts=options
         )
         local = cls(work_dir, stack, stack_env)
-        local.write_config(local_config(kubeconfig, acme_directory=acme[0], acme_ca=acme[1]))
+        local.write_config(local_config(kubeconfig, acme_directory=acme[0], acme_ca=acme[1], routes=routes))
         return local
 
     # Configuration ----------------------------------------------------------

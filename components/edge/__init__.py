@@ -15,11 +15,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import gateway_api
 from components.cluster import Cluster
 from components.edge.controller import Controller, EdgeConfig
 from components.edge.ingress_nginx import INGRESS_NGINX
 from components.edge.traefik import TRAEFIK
-from components.helm_chart import namespaced_release
+from components.helm_chart import merge_values, namespaced_release
 
 CONTROLLERS: dict[str, Controller] = {c.key: c for c in (INGRESS_NGINX, TRAEFIK)}
 """Every edge, by its `multisite:edge` value."""
@@ -39,6 +40,8 @@ class EdgeArgs:
     """Where it runs."""
     load_balancer_ip: pulumi.Input[str] | None = None
     """The static IP, or None for an ephemeral one."""
+    gateway_crds: pulumi.Resource | None = None
+    """With `routes: gateway`: the Gateway API CRDs, which its Gateway provider needs first."""
 
 
 class Edge(pulumi.ComponentResource):
@@ -55,6 +58,10 @@ class Edge(pulumi.ComponentResource):
     ingress_class: str
     route_annotations: dict[str, str]
     http01_solver: dict[str, Any]
+    routes: str
+    """`ingress` or `gateway`: what the sites' routes are (the section's `routes`)."""
+    namespace: str
+    """The edge's namespace, where the shared `edge` Gateway is in `gateway` mode."""
     service_name: str
     """`namespace/name` of the LoadBalancer Service."""
     controller: Controller
@@ -78,14 +85,23 @@ class Edge(pulumi.ComponentResource):
         self.controller = controller
         self.ingress_class = controller.ingress_class
         self.route_annotations = dict(controller.route_annotations)
-        self.http01_solver = controller.http01_solver()
-        self.service_name = f"{controller.release.namespace}/{controller.service}"
+        namespace = controller.release.namespace
+        self.routes = config.routes
+        self.namespace = namespace
+        self.http01_solver = (
+            gateway_api.http01_solver(namespace) if config.routes == "gateway" else controller.http01_solver()
+        )
+        self.service_name = f"{namespace}/{controller.service}"
 
-        values = pulumi.Output.from_input(args.load_balancer_ip).apply(
-            lambda ip: controller.values(
+        def chart_values(ip: str | None) -> dict[str, Any]:
+            values = controller.values(
                 replicas=config.replicas, load_balancer_ip=ip, hsts=config.hsts, overrides=config.values
             )
-        )
+            if config.routes == "gateway" and controller.gateway_values is not None:
+                values = merge_values(values, controller.gateway_values(namespace))
+            return values
+
+        values = pulumi.Output.from_input(args.load_balancer_ip).apply(chart_values)
         self.release = namespaced_release(
             name,
             controller.release,
@@ -96,5 +112,6 @@ class Edge(pulumi.ComponentResource):
             # None leaves the input out, so existing ingress-nginx releases see no new input.
             skip_crds=None if controller.install_crds else True,
             delete_before_replace=True,
+            after=[args.gateway_crds] if args.gateway_crds is not None else [],
         )
         self.register_outputs({"release": self.release.status})

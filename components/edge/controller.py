@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -69,6 +69,21 @@ class EdgeConfig(ChartConfig):
     """Replicas of the controller; from two on, a PodDisruptionBudget keeps one serving."""
     hsts: HstsConfig = Field(default_factory=HstsConfig)
     """Strict-Transport-Security on every HTTPS answer (on by default, a year)."""
+    routes: Literal["ingress", "gateway"] = "ingress"
+    """How sites are routed: `ingress` (an Ingress per site) or `gateway` (Gateway API: a
+    Gateway and HTTPRoutes per site; Traefik only)."""
+    gateway_crds: str | None = None
+    """With `routes: gateway`: where the Gateway API standard CRDs come from, a URL, a file
+    or a directory of CRD files (default: the release's standard-install.yaml)."""
+
+    @classmethod
+    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
+        problems = super().shape_problems(given)
+        if "gatewayCrds" in given and given.get("routes") != "gateway":
+            problems.append(
+                KeysRule(("gatewayCrds", "routes"), "expected 'gatewayCrds' only with 'routes: gateway'")
+            )
+        return problems
 
 
 ValuesBuilder = Callable[..., dict[str, Any]]
@@ -107,6 +122,9 @@ class Controller:
     the path (a site's `redirects` are then refused)."""
     redirect_refusal: str = ""
     """Why this edge takes no `redirects`, when it takes none."""
+    gateway_values: Callable[[str], dict[str, Any]] | None = None
+    """`namespace -> chart values` that serve Gateway API routes too; None when this edge
+    has no Gateway mode."""
 
     @property
     def version(self) -> str:

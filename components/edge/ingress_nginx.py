@@ -6,7 +6,7 @@ for the risk and the way out. The chart is pinned to its final release.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from components.edge.controller import Controller, EdgeConfig, HstsConfig, load_balancer_service
 from components.fields import NAMESPACE, ChartVersion
@@ -75,6 +75,8 @@ class IngressNginxConfig(EdgeConfig):
 
     version: ChartVersion = CHART_VERSION
     """The exact chart version (a pin, not a range)."""
+    routes: Literal["ingress"] = "ingress"
+    """How sites are routed: `ingress` only (Gateway API needs the Traefik edge)."""
 
 
 def ingress_nginx_values(

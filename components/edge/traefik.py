@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 
 from components.edge.controller import Controller, EdgeConfig, HstsConfig, load_balancer_service
 from components.fields import NAMESPACE, ChartVersion, KeysRule
+from components.gateway_api import traefik_gateway_values
 from components.helm_chart import ChartRelease, ProgramValues, merge_values
 
 CHART_VERSION = "41.3.0"
@@ -71,6 +72,11 @@ class TraefikConfig(EdgeConfig):
             ("providers.file", "ports.websecure.http.middlewares"),
             "every HTTPS answer carries the Strict-Transport-Security header the stack's settings say",
             f"set {NAMESPACE}:traefik.hsts",
+        ),
+        ProgramValues(
+            ("providers.kubernetesGateway", "gateway", "gatewayClass"),
+            "Gateway API routes are served as the stack's `routes` says, on the shared `edge` Gateway",
+            f"set {NAMESPACE}:traefik.routes",
         ),
         ProgramValues(
             ("image.tag",),
@@ -222,4 +228,5 @@ TRAEFIK = Controller(
     # The chart's crds/ are Traefik's and Traefik Hub's CRDs, for providers we turn off.
     install_crds=False,
     redirect_annotations=redirect_annotations,
+    gateway_values=traefik_gateway_values,
 )

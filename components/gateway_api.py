@@ -1,0 +1,184 @@
+"""Gateway API on the Traefik edge: the standard CRDs, and a site's Gateway and HTTPRoutes.
+
+`multisite:traefik.routes: gateway` serves the sites through Gateway API
+objects on the same Traefik release, Service and static IP: one shared
+`edge` Gateway (the chart's) with the plain-HTTP listener for ACME challenges
+and redirects, and per site a Gateway with one HTTPS listener per name, an
+HTTPRoute to its backend, an HTTPRoute that redirects HTTP to HTTPS, and one
+that sends its redirect names to its host. Traefik serves every Gateway of its
+class on the same entry points, so per-site Gateways are cheap; once Traefik
+serves ListenerSets, each becomes a ListenerSet under `edge`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.cluster import Cluster
+from components.metadata import labels, object_meta
+
+# The Gateway API that Traefik v3.7.11 is built on (its go.mod: sigs.k8s.io/gateway-api
+# v1.6.1); cert-manager v1.21.2 is built on v1.6.0 and reads only v1 kinds.
+GATEWAY_API_VERSION = "v1.6.1"
+STANDARD_CRDS = f"https://github.com/kubernetes-sigs/gateway-api/releases/download/{GATEWAY_API_VERSION}/standard-install.yaml"
+GROUP = "gateway.networking.k8s.io"
+GATEWAY_CLASS = "traefik"
+EDGE_GATEWAY = "edge"
+"""The shared Gateway (the Traefik chart's), in Traefik's namespace."""
+HTTP_LISTENER = "web"
+HTTP_PORT = 8000
+"""Traefik's `web` entry point: a listener's port names the entry point it is served on."""
+HTTPS_PORT = 8443
+"""Traefik's `websecure` entry point."""
+MAX_LISTENERS = 64
+"""Listeners on one Gateway (the Gateway CRD's maxItems)."""
+MAX_ROUTE_HOSTNAMES = 16
+"""Hostnames on one HTTPRoute (the HTTPRoute CRD's maxItems)."""
+
+
+def crd_files(source: str) -> list[str]:
+    """What `k8s.yaml.v2.ConfigGroup` reads for `source`: a URL or a file as it is, a directory's
+    YAML files by a glob."""
+    if "://" in source or source.endswith((".yaml", ".yml")):
+        return [source]
+    return [f"{source.rstrip('/')}/*.yaml"]
+
+
+@dataclass(frozen=True)
+class GatewayApiCrdsArgs:
+    """Where the CRDs come from, and the cluster."""
+
+    source: str
+    """A URL (the release's standard-install.yaml), a file, or a directory of CRD files."""
+    cluster: Cluster
+
+
+class GatewayApiCrds(pulumi.ComponentResource):
+    """The Gateway API standard CRDs, kept when the stack goes (other users may rely on them).
+
+    Applied server-side (the HTTPRoute CRD is larger than the annotation a client-side apply
+    needs), before Traefik's Gateway provider and cert-manager start: both wait for, or fail
+    without, every kind they watch.
+    """
+
+    def __init__(
+        self, name: str, args: GatewayApiCrdsArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("multisite:gateway_api:GatewayApiCrds", name, None, args.cluster.options(opts))
+        self.crds = k8s.yaml.v2.ConfigGroup(
+            f"{name}-crds",
+            files=crd_files(args.source),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
+        self.register_outputs({})
+
+
+def http01_solver(namespace: str) -> dict[str, Any]:
+    """cert-manager's HTTP-01 solver through an HTTPRoute on the `edge` Gateway's HTTP listener,
+    routed to the solver's ClusterIP Service (Traefik routes to endpoints; no node port)."""
+    parent = {
+        "group": GROUP,
+        "kind": "Gateway",
+        "name": EDGE_GATEWAY,
+        "namespace": namespace,
+        "sectionName": HTTP_LISTENER,
+    }
+    return {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent], "serviceType": "ClusterIP"}}}
+
+
+def traefik_gateway_values(namespace: str) -> dict[str, Any]:
+    """Traefik chart values that turn its Gateway provider on beside the Ingress one: the
+    `traefik` class and the shared `edge` Gateway with the plain-HTTP listener, open to routes
+    from every namespace (sites and ACME challenges live in the sites' namespaces)."""
+    return {
+        "providers": {"kubernetesGateway": {"enabled": True}},
+        "gatewayClass": {"enabled": True, "name": GATEWAY_CLASS},
+        "gateway": {
+            "enabled": True,
+            "name": EDGE_GATEWAY,
+            "namespace": namespace,
+            "listeners": {
+                HTTP_LISTENER: {"port": HTTP_PORT, "protocol": "HTTP", "namespacePolicy": {"from": "All"}}
+            },
+        },
+    }
+
+
+def _chunks(names: list[str]) -> list[list[str]]:
+    return [names[i : i + MAX_ROUTE_HOSTNAMES] for i in range(0, len(names), MAX_ROUTE_HOSTNAMES)]
+
+
+def site_gateway_manifest(
+    name: str, namespace: str, names: list[str], secret: str, annotations: dict[str, str]
+) -> dict[str, Any]:
+    """A site's Gateway: one HTTPS listener per name, each with the site's certificate. One listener
+    per name: on Traefik a listener whose Secret is missing is invalid as a whole."""
+    listeners = [
+        {
+            "name": f"https-{i}",
+            "hostname": host,
+            "port": HTTPS_PORT,
+            "protocol": "HTTPS",
+            "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": secret}]},
+            "allowedRoutes": {"namespaces": {"from": "Same"}},
+        }
+        for i, host in enumerate(names)
+    ]
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": "Gateway",
+        "metadata": object_meta(
+            name, namespace=namespace, labels=labels(name, "gateway"), annotations=annotations
+        ),
+        "spec": {"gatewayClassName": GATEWAY_CLASS, "listeners": listeners},
+    }
+
+
+def route_manifests(
+    name: str,
+    namespace: str,
+    *,
+    component: str,
+    hostnames: list[str],
+    parents: list[dict[str, Any]],
+    rule: dict[str, Any],
+    annotations: dict[str, str],
+) -> list[dict[str, Any]]:
+    """HTTPRoutes `<name>`, `<name>-1`, ... of one `rule` for `hostnames`, 16 names per route."""
+    return [
+        {
+            "apiVersion": f"{GROUP}/v1",
+            "kind": "HTTPRoute",
+            "metadata": object_meta(
+                name if i == 0 else f"{name}-{i}",
+                namespace=namespace,
+                labels=labels(name, component),
+                annotations=annotations,
+            ),
+            "spec": {"parentRefs": parents, "hostnames": chunk, "rules": [rule]},
+        }
+        for i, chunk in enumerate(_chunks(hostnames))
+    ]
+
+
+def redirect_rule(hostname: str | None = None) -> dict[str, Any]:
+    """A rule that answers 308 to HTTPS (to `hostname`, when given), the path kept."""
+    redirect: dict[str, Any] = {"scheme": "https", "statusCode": 308}
+    if hostname is not None:
+        redirect["hostname"] = hostname
+    return {"filters": [{"type": "RequestRedirect", "requestRedirect": redirect}]}
+
+
+def edge_parent(namespace: str) -> dict[str, Any]:
+    """The `edge` Gateway's HTTP listener, as a route's parent."""
+    return {
+        "group": GROUP,
+        "kind": "Gateway",
+        "name": EDGE_GATEWAY,
+        "namespace": namespace,
+        "sectionName": HTTP_LISTENER,
+    }
