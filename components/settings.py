@@ -26,7 +26,7 @@ from typing import Any, Literal, cast
 import pulumi
 from pydantic import ValidationError
 
-from components import lets_encrypt
+from components import gateway_api, lets_encrypt
 from components.cert_manager import RELEASE as CERT_MANAGER_RELEASE
 from components.cert_manager import CertManagerConfig
 from components.cluster import ClusterConfig
@@ -335,6 +335,16 @@ def load_settings(
         )
     if parsed["acme"] is not None:
         problems.extend(lets_encrypt.refused_names(sites, parsed["acme"]))
+    edge_config = parsed[edge.section]
+    if edge_config is not None and edge_config.routes == "gateway":
+        problems.extend(
+            f"{NAMESPACE}:sites[{i}].host, {NAMESPACE}:sites[{i}].aliases, {NAMESPACE}:sites[{i}].redirects"
+            f" ({len(site.names)} names), {NAMESPACE}:{edge.section}.routes = 'gateway': expected at most"
+            f" {gateway_api.MAX_LISTENERS} names per site: its Gateway has an HTTPS listener per name, and a"
+            " Gateway takes 64"
+            for i, site in enumerate(sites)
+            if site is not None and len(site.names) > gateway_api.MAX_LISTENERS
+        )
 
     if problems:
         raise ConfigError(problems)

@@ -39,6 +39,10 @@ CERTIFICATE = "kubernetes:cert-manager.io/v1:Certificate"
 CLUSTER_ISSUER = "kubernetes:cert-manager.io/v1:ClusterIssuer"
 HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
 SERVICE = "kubernetes:core/v1:Service"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+HTTP_ROUTE = "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute"
+# The shared Gateway the Traefik chart renders in Gateway mode (`gateway.name`), in its release's namespace.
+EDGE_GATEWAY = "edge"
 ADDRESS = "gcp:compute/address:Address"
 GLOBAL_ADDRESS = "gcp:compute/globalAddress:GlobalAddress"
 
@@ -203,6 +207,69 @@ def _redirects_everything_to_https(annotations: Mapping[str, Any]) -> bool:
     return (
         isinstance(target, str) and target.startswith("https://") and code in ("301", "308") and not temporal
     )
+
+
+def check_gateway(name: str, props: Mapping[str, Any]) -> list[str]:
+    """Every HTTPS listener terminates TLS with a certificate, for one host name."""
+    msgs = []
+    for i, listener in enumerate(_seq(_get(props, "spec", "listeners"))):
+        if _get(listener, "protocol") != "HTTPS":
+            continue
+        refs = _seq(_get(listener, "tls", "certificateRefs"))
+        if _get(listener, "tls", "mode") not in (None, "Terminate") or not refs:
+            msgs.append(
+                f"Gateway '{name}' spec.listeners[{i}] is HTTPS without a certificate to terminate TLS"
+                " with. Set tls: {mode: Terminate, certificateRefs: [{kind: Secret, name: <the site's"
+                " Certificate's secretName>}]}."
+            )
+        if not _get(listener, "hostname"):
+            msgs.append(
+                f"Gateway '{name}' spec.listeners[{i}] has no hostname: on the shared IP it would answer"
+                " every name with this certificate. Give each HTTPS listener the one name it serves."
+            )
+    return msgs
+
+
+def validate_gateway(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type == GATEWAY:
+        for msg in check_gateway(args.name, args.props):
+            report_violation(msg, None)
+
+
+def check_route_parents(resources: Sequence[PolicyResource]) -> list[tuple[str, str]]:
+    """Every HTTPRoute attaches only to a Gateway this stack creates, or to the edge's shared
+    Gateway (`edge`, in the namespace of the Helm release that renders it)."""
+    gateways = {
+        (_get(r.props, "metadata", "namespace") or "default", _get(r.props, "metadata", "name"))
+        for r in resources
+        if r.resource_type == GATEWAY
+    }
+    gateways |= {
+        (_get(r.props, "namespace"), EDGE_GATEWAY) for r in resources if r.resource_type == HELM_RELEASE
+    }
+    out = []
+    for r in resources:
+        if r.resource_type != HTTP_ROUTE:
+            continue
+        namespace = _get(r.props, "metadata", "namespace") or "default"
+        name = _get(r.props, "metadata", "name")
+        for ref in _seq(_get(r.props, "spec", "parentRefs")):
+            parent = (_get(ref, "namespace") or namespace, _get(ref, "name"))
+            if _get(ref, "kind") not in (None, "Gateway") or parent not in gateways:
+                out.append(
+                    (
+                        f"HTTPRoute '{name}' attaches to {_get(ref, 'kind') or 'Gateway'}"
+                        f" '{parent[0]}/{parent[1]}', which this stack does not create. Attach it to its"
+                        " site's Gateway or to the edge's shared Gateway only.",
+                        r.urn,
+                    )
+                )
+    return out
+
+
+def validate_route_parents(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    for msg, urn in check_route_parents(args.resources):
+        report_violation(msg, urn)
 
 
 def validate_ingress(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
@@ -613,6 +680,18 @@ POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
         description="Ingresses set ingressClassName, cover every host with TLS and keep the HTTPS redirect.",
         enforcement_level=EnforcementLevel.MANDATORY,
         validate=validate_ingress,
+    ),
+    ResourceValidationPolicy(
+        name="gateway-listener-tls",
+        description="Every HTTPS listener of a Gateway terminates TLS with a certificate, for one host name.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_gateway,
+    ),
+    StackValidationPolicy(
+        name="http-route-parents",
+        description="HTTPRoutes attach only to the stack's own Gateways and the edge's shared Gateway.",
+        enforcement_level=EnforcementLevel.MANDATORY,
+        validate=validate_route_parents,
     ),
     ResourceValidationPolicy(
         name="helm-release-hardening",

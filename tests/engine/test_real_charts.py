@@ -24,6 +24,8 @@ from components.cert_manager import cert_manager_values
 from components.edge.controller import HstsConfig
 from components.edge.ingress_nginx import INGRESS_NGINX, ingress_nginx_values
 from components.edge.traefik import TRAEFIK, traefik_values
+from components.gateway_api import traefik_gateway_values
+from components.helm_chart import merge_values
 from tools.helm import RenderError, manifests, render_text, upstream_chart
 
 pytestmark = pytest.mark.engine
@@ -274,3 +276,33 @@ def test_traefik_without_hsts_renders_no_file_provider(helm: str) -> None:
     (deployment,) = objects_by_kind(objects, "Deployment")
     args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
     assert not [a for a in args if "middlewares" in a or a.startswith("--providers.file")]
+
+
+def test_traefik_in_gateway_mode_renders_the_edge_gateway_beside_the_ingress_provider(helm: str) -> None:
+    """Issue 24: the chart's Gateway provider, the `traefik` GatewayClass and the shared `edge`
+    Gateway whose HTTP listener is on the `web` entry point (port 8000) and takes routes from
+    every namespace (the sites' and cert-manager's challenge routes)."""
+    values = merge_values(
+        traefik_values(replicas=2, load_balancer_ip=ADDRESS), traefik_gateway_values("traefik")
+    )
+    objects = rendered(helm, "traefik", values)
+    (deployment,) = objects_by_kind(objects, "Deployment")
+    args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--providers.kubernetesgateway" in args
+    assert "--providers.kubernetesingressnginx" in args  # both: sites can move one at a time
+    (gateway_class,) = objects_by_kind(objects, "GatewayClass")
+    assert gateway_class["metadata"]["name"] == "traefik"
+    assert gateway_class["spec"]["controllerName"] == "traefik.io/gateway-controller"
+    (gateway,) = objects_by_kind(objects, "Gateway")
+    assert (gateway["metadata"]["name"], gateway["metadata"]["namespace"]) == ("edge", "traefik")
+    assert gateway["spec"]["gatewayClassName"] == "traefik"
+    assert gateway["spec"]["listeners"] == [
+        {"name": "web", "port": 8000, "protocol": "HTTP", "allowedRoutes": {"namespaces": {"from": "All"}}}
+    ]
+    rules = [r for c in objects_by_kind(objects, "ClusterRole") for r in c["rules"]]
+    assert any("gateway.networking.k8s.io" in r.get("apiGroups", []) for r in rules)
+
+
+def test_traefik_in_ingress_mode_renders_no_gateway(helm: str) -> None:
+    objects = rendered(helm, "traefik")
+    assert objects_by_kind(objects, "Gateway") == objects_by_kind(objects, "GatewayClass") == []

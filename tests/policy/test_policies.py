@@ -607,13 +607,14 @@ def test_production_issuer_is_judged_by_server_not_name() -> None:
 
 def test_policies_unique_and_mandatory() -> None:
     names = [p.name for p in mp.POLICIES]
-    assert len(names) == len(set(names)) == 8
+    assert len(names) == len(set(names)) == 10
     assert all(p.enforcement_level == EnforcementLevel.MANDATORY for p in mp.POLICIES)
     stack_policies = {p.name for p in mp.POLICIES if isinstance(p, StackValidationPolicy)}
     assert stack_policies == {
         "certificate-issuer-exists",
         "production-issuer-per-stack",
         "production-stack-protected",
+        "http-route-parents",
     }
 
 
@@ -1110,3 +1111,39 @@ def test_traefik_image_pinned_by_digest_alone_passes() -> None:
 )
 def test_chart_name_is_read_from_an_archive_path_too(chart: str, base: str) -> None:
     assert mp.chart_basename(chart) == base
+
+
+# --- gateway-listener-tls (issue 24); Gateway API v1: a listener's tls.mode defaults to Terminate ---
+
+
+def gateway_props(**listener: Any) -> dict[str, Any]:
+    https = {
+        "name": "https-0",
+        "hostname": "www.example.com",
+        "port": 8443,
+        "protocol": "HTTPS",
+        "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "www-example-com-tls"}]},
+    }
+    return {"spec": {"listeners": [{**https, **listener}, {"name": "web", "port": 8000, "protocol": "HTTP"}]}}
+
+
+def test_a_gateway_whose_https_listeners_have_a_certificate_and_a_name_is_compliant() -> None:
+    assert run_resource(mp.validate_gateway, resource_args(mp.GATEWAY, "www", gateway_props())) == []
+
+
+@pytest.mark.parametrize(
+    ("listener", "fragment"),
+    [
+        ({"tls": {"mode": "Terminate", "certificateRefs": []}}, "is HTTPS without a certificate"),
+        (
+            {"tls": {"mode": "Passthrough", "certificateRefs": [{"name": "x"}]}},
+            "is HTTPS without a certificate",
+        ),
+        ({"hostname": None}, "has no hostname"),
+    ],
+)
+def test_a_gateway_https_listener_without_a_certificate_or_a_name_is_refused(
+    listener: dict[str, Any], fragment: str
+) -> None:
+    (msg,) = run_resource(mp.validate_gateway, resource_args(mp.GATEWAY, "www", gateway_props(**listener)))
+    assert msg.startswith("Gateway 'www' spec.listeners[0]") and fragment in msg

@@ -102,3 +102,26 @@ def test_prod_stack_on_staging_issuer_is_refused() -> None:
     config["multisite:acme"] = {**config["multisite:acme"], "issuer": "staging"}
     found = violations(support.run_program(config, stack="prod"))
     assert found and all("production stack 'prod' uses issuer 'letsencrypt-staging'" in v for v in found)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_a_stack_in_gateway_mode_passes_the_pack(stack: str) -> None:
+    config = program_config(stack)
+    config["multisite:traefik"] = {**config["multisite:traefik"], "routes": "gateway"}
+    run = support.run_program(config, stack=stack)
+    assert run.of_type(mp.GATEWAY) and run.of_type(mp.HTTP_ROUTE), "nothing of Gateway API was checked"
+    assert violations(run) == []
+
+
+def test_a_route_to_a_gateway_the_stack_does_not_create_is_refused() -> None:
+    config = program_config("dev")
+    config["multisite:traefik"] = {**config["multisite:traefik"], "routes": "gateway"}
+    run = support.run_program(config, stack="dev")
+    route = next(r for r in run.resources if r.type == mp.HTTP_ROUTE)
+    route.inputs["spec"]["parentRefs"] = [{"kind": "Gateway", "name": "someone-elses", "namespace": "infra"}]
+    found = violations(run)
+    assert found == [
+        f"http-route-parents: HTTPRoute '{route.inputs['metadata']['name']}' attaches to Gateway"
+        " 'infra/someone-elses', which this stack does not create. Attach it to its site's Gateway or to"
+        " the edge's shared Gateway only."
+    ]

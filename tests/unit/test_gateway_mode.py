@@ -1,0 +1,205 @@
+"""Issue 24: `multisite:traefik.routes: gateway`, the program's side (under Pulumi's mocks).
+
+Expected shapes from the Gateway API v1 spec (gateway-api v1.6.1 `apis/v1`): a Gateway has
+1-64 listeners, an HTTPRoute at most 16 hostnames; a RequestRedirect filter with scheme
+`https` keeps the path; cert-manager's `gatewayHTTPRoute` solver takes `parentRefs` and a
+`serviceType`; Traefik serves a listener on the entry point whose port it names (8000 `web`,
+8443 `websecure`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from components.edge.traefik import traefik_values
+from components.gateway_api import crd_files, traefik_gateway_values
+from components.settings import ConfigError, load_settings
+from tests.support import INGRESS, RELEASE, run_program, stack_config
+
+CUSTOM = "kubernetes:gateway.networking.k8s.io/v1:"
+CRDS = "kubernetes:yaml/v2:ConfigGroup"
+SITE = {
+    "host": "www.example.com",
+    "aliases": ["example.com"],
+    "redirects": ["old.example.com"],
+    "service": "web",
+}
+
+
+def gateway_stack(**traefik: Any) -> dict[str, Any]:
+    config = {**stack_config("prod"), "multisite:edge": "traefik"}
+    config["multisite:traefik"] = {"replicas": 2, "routes": "gateway", **traefik}
+    config["multisite:sites"] = [SITE]
+    return config
+
+
+def test_a_site_is_a_gateway_with_a_listener_per_name_and_three_routes_and_no_ingress() -> None:
+    run = run_program(gateway_stack(), stack="prod")
+    assert run.of_type(INGRESS) == []
+    (gateway,) = run.of_type(CUSTOM + "Gateway")
+    assert gateway.prop("metadata", "name") == "www-example-com"
+    assert gateway.prop("spec", "gatewayClassName") == "traefik"
+    listeners = gateway.prop("spec", "listeners")
+    assert [(li["hostname"], li["port"], li["protocol"]) for li in listeners] == [
+        ("www.example.com", 8443, "HTTPS"),
+        ("example.com", 8443, "HTTPS"),
+        ("old.example.com", 8443, "HTTPS"),
+    ]
+    assert {li["tls"]["certificateRefs"][0]["name"] for li in listeners} == {"www-example-com-tls"}
+    assert len({li["name"] for li in listeners}) == 3
+    routes = {r.prop("metadata", "name"): r for r in run.of_type(CUSTOM + "HTTPRoute")}
+    assert set(routes) == {"www-example-com", "www-example-com-http", "www-example-com-redirect"}
+    app = routes["www-example-com"]
+    assert app.prop("spec", "hostnames") == ["www.example.com", "example.com"]
+    assert app.prop("spec", "parentRefs") == [
+        {"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": "www-example-com"}
+    ]
+    assert app.prop("spec", "rules") == [{"backendRefs": [{"name": "web", "port": 80}]}]
+    edge = {
+        "group": "gateway.networking.k8s.io",
+        "kind": "Gateway",
+        "name": "edge",
+        "namespace": "traefik",
+        "sectionName": "web",
+    }
+    http = routes["www-example-com-http"]
+    assert http.prop("spec", "parentRefs") == [edge]
+    assert http.prop("spec", "rules") == [
+        {"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 308}}]}
+    ]
+    redirect = routes["www-example-com-redirect"]
+    assert redirect.prop("spec", "hostnames") == ["old.example.com"]
+    assert redirect.prop("spec", "parentRefs")[1] == edge  # over HTTP too, in one hop
+    assert redirect.prop("spec", "rules")[0]["filters"][0]["requestRedirect"] == {
+        "scheme": "https",
+        "statusCode": 308,
+        "hostname": "www.example.com",
+    }
+
+
+def test_the_crds_come_first_and_stay_and_cert_manager_solves_through_the_edge_gateway() -> None:
+    run = run_program(gateway_stack(), stack="prod")
+    (crds,) = run.of_type(CRDS)
+    assert crds.inputs["files"] == [
+        "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml"
+    ]
+    assert crds.retain_on_delete
+    for release in run.of_type(RELEASE):
+        assert crds.urn in release.dependencies, release.name
+    cert_manager = run.named("cert-manager-release")
+    assert cert_manager.prop("values", "extraArgs") == ["--enable-gateway-api"]
+    (issuer, *_) = run.of_type("kubernetes:cert-manager.io/v1:ClusterIssuer")
+    assert issuer.prop("spec", "acme", "solvers") == [
+        {
+            "http01": {
+                "gatewayHTTPRoute": {
+                    "parentRefs": [
+                        {
+                            "group": "gateway.networking.k8s.io",
+                            "kind": "Gateway",
+                            "name": "edge",
+                            "namespace": "traefik",
+                            "sectionName": "web",
+                        }
+                    ],
+                    "serviceType": "ClusterIP",
+                }
+            }
+        }
+    ]
+    values = run.named("edge-release").prop("values")
+    assert values["providers"]["kubernetesGateway"] == {"enabled": True}
+    assert values["gateway"]["listeners"] == {
+        "web": {"port": 8000, "protocol": "HTTP", "namespacePolicy": {"from": "All"}}
+    }
+
+
+def test_ingress_mode_has_no_crds_and_no_gateway_provider() -> None:
+    config = gateway_stack()
+    del config["multisite:traefik"]["routes"]
+    run = run_program(config, stack="prod")
+    assert run.of_type(CRDS) == [] and run.of_type(CUSTOM + "Gateway") == []
+    assert "kubernetesGateway" not in run.named("edge-release").prop("values")["providers"]
+    assert "extraArgs" not in run.named("cert-manager-release").prop("values")
+
+
+@pytest.mark.parametrize(
+    ("source", "files"),
+    [
+        ("/srv/gateway-api/standard", ["/srv/gateway-api/standard/*.yaml"]),
+        ("/srv/gateway-api/standard/", ["/srv/gateway-api/standard/*.yaml"]),
+        ("crds/standard-install.yaml", ["crds/standard-install.yaml"]),
+        (
+            "https://mirror.example.com/standard-install.yaml",
+            ["https://mirror.example.com/standard-install.yaml"],
+        ),
+    ],
+)
+def test_the_crds_come_from_a_url_a_file_or_a_directory(source: str, files: list[str]) -> None:
+    assert crd_files(source) == files
+
+
+def test_a_users_extra_args_come_after_the_gateway_flag() -> None:
+    from components.cert_manager import cert_manager_values
+
+    merged = cert_manager_values({"extraArgs": ["--v=2"]}, gateway_api=True)
+    assert merged["extraArgs"] == ["--enable-gateway-api", "--v=2"]
+
+
+def test_the_gateway_chart_values_merge_beside_the_ingress_provider() -> None:
+    values = traefik_values(replicas=1, load_balancer_ip=None)
+    assert "kubernetesGateway" not in values["providers"]
+    gateway = traefik_gateway_values("traefik")
+    assert gateway["gatewayClass"] == {"enabled": True, "name": "traefik"}
+    assert gateway["gateway"]["name"] == "edge" and gateway["gateway"]["namespace"] == "traefik"
+
+
+def problems(raw: dict[str, Any]) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"acme": {"issuer": "staging"}, **raw}, stack="dev", gcp_region="europe-west1")
+    return caught.value.problems
+
+
+def test_a_site_with_more_names_than_a_gateway_has_listeners_is_refused() -> None:
+    site = {"host": "www.example.com", "aliases": [f"a{i}.example.com" for i in range(64)], "service": "web"}
+    assert problems({"edge": "traefik", "traefik": {"routes": "gateway"}, "sites": [site]}) == [
+        "multisite:sites[0].host, multisite:sites[0].aliases, multisite:sites[0].redirects (65 names),"
+        " multisite:traefik.routes = 'gateway': expected at most 64 names per site: its Gateway has an HTTPS"
+        " listener per name, and a Gateway takes 64"
+    ]
+    site["aliases"] = site["aliases"][:63]
+    load_settings(
+        {"acme": {"issuer": "staging"}, "edge": "traefik", "traefik": {"routes": "gateway"}, "sites": [site]},
+        stack="dev",
+        gcp_region="europe-west1",
+    )
+
+
+def test_gateway_routes_need_the_traefik_edge_and_crds_need_gateway_routes() -> None:
+    assert problems({"ingressNginx": {"routes": "gateway"}}) == [
+        "multisite:ingressNginx.routes = 'gateway': expected 'ingress'"
+    ]
+    assert problems({"edge": "traefik", "traefik": {"gatewayCrds": "/srv/crds"}}) == [
+        "multisite:traefik.gatewayCrds = '/srv/crds', multisite:traefik.routes (not set): expected"
+        " 'gatewayCrds' only with 'routes: gateway'"
+    ]
+
+
+def test_more_than_16_names_take_more_than_one_route() -> None:
+    site = {"host": "www.example.com", "aliases": [f"a{i}.example.com" for i in range(20)], "service": "web"}
+    config = gateway_stack()
+    config["multisite:sites"] = [site]
+    run = run_program(config, stack="prod")
+    routes = {
+        r.prop("metadata", "name"): r.prop("spec", "hostnames") for r in run.of_type(CUSTOM + "HTTPRoute")
+    }
+    assert set(routes) == {
+        "www-example-com",
+        "www-example-com-1",
+        "www-example-com-http",
+        "www-example-com-http-1",
+    }
+    assert len(routes["www-example-com"]) == 16 and len(routes["www-example-com-1"]) == 5
+    assert routes["www-example-com"] + routes["www-example-com-1"] == ["www.example.com", *site["aliases"]]
