@@ -72,9 +72,24 @@ class GatewayApiCrds(pulumi.ComponentResource):
         self.crds = k8s.yaml.v2.ConfigGroup(
             f"{name}-crds",
             files=crd_files(args.source),
-            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, transforms=[adopt_existing]),
         )
         self.register_outputs({})
+
+
+def adopt_existing(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransformResult | None:
+    """Each object of the CRD bundle is applied with `pulumi.com/patchForce`: objects this stack
+    kept when it left Gateway mode (`retainOnDelete`) carry another field manager, whose fields a
+    plain server-side apply would refuse to take over when the stack comes back."""
+    metadata = args.props.get("metadata")
+    if not args.type_.startswith("kubernetes:") or not isinstance(metadata, dict):
+        return None
+    annotations = {**(metadata.get("annotations") or {}), PATCH_FORCE: "true"}
+    props = {**args.props, "metadata": {**metadata, "annotations": annotations}}
+    return pulumi.ResourceTransformResult(props=props, opts=args.opts)
+
+
+PATCH_FORCE = "pulumi.com/patchForce"
 
 
 def http01_solver(namespace: str) -> dict[str, Any]:

@@ -9,15 +9,17 @@ cert-manager solves real HTTP-01 challenges from Pebble through `gatewayHTTPRout
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_issuance import HSTS, REDIRECTS, SITES, probe, ready
+from tests.e2e.test_issuance import HSTS, REDIRECTS, SHOP, SITES, probe, ready, serial
 from tests.support import print_wall_times
 from tools.demo import edge_not_serving
+from tools.engine_env import engine_env
 from tools.kube import Cluster
 from tools.local_stack import LocalStack
 from tools.sandbox import Sandbox
@@ -88,3 +90,111 @@ def test_https_per_name_http_redirects_and_redirect_names_through_gateways(
             target = REDIRECTS.get(host, host)
             assert (plain["status"], plain["location"]) == (308, f"https://{target}/some/page?x=1")
             assert "Strict-Transport-Security" not in plain["headers"]
+
+
+def test_a_renewal_succeeds_while_the_redirect_route_exists(kube: Cluster) -> None:
+    """www.example.com's certificate has the redirect name old-brand.example.net, whose HTTPRoute
+    redirects every request on the shared HTTP listener; Pebble reuses no authorization, so the
+    renewal solves HTTP-01 for that name again, through the solver's Exact-path route."""
+    name = "www-example-com"
+    first = serial(kube, name)
+    patch = ("cert-manager.io", "v1", "default", "certificates", name)
+    kube.custom.patch_namespaced_custom_object(*patch, {"spec": {"renewBefore": "2159h59m"}})
+    try:
+        deadline = time.monotonic() + 120
+        while serial(kube, name) == first and time.monotonic() < deadline:
+            time.sleep(2)
+        assert serial(kube, name) != first, "cert-manager did not renew the certificate"
+    finally:
+        kube.custom.patch_namespaced_custom_object(*patch, {"spec": {"renewBefore": None}})
+    deadline = time.monotonic() + 60
+    while not ready(kube.custom.get_namespaced_custom_object(*patch)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert ready(kube.custom.get_namespaced_custom_object(*patch))
+
+
+def test_a_new_site_goes_live_through_up_and_answers_404_once_removed(
+    stack: LocalStack, cluster_sandbox: Sandbox, acme_root: Path
+) -> None:
+    config = stack.read_config()
+    sites = config["multisite:sites"]
+    stack.update_config("multisite:sites", [*sites, SHOP])
+    start = time.monotonic()
+    stack.up()
+    answer: dict[str, object] = {}
+    while time.monotonic() - start < 120:  # its pod becomes ready on its own (skipAwait)
+        answer = probe(cluster_sandbox, "https://shop.example.net/", acme_root)
+        if answer.get("status") == 200:
+            break
+        time.sleep(1)
+    TIMINGS["new site from up to serving HTTPS"] = time.monotonic() - start
+    assert answer.get("status") == 200, answer
+    stack.update_config("multisite:sites", sites)
+    stack.up()
+    deadline = time.monotonic() + 60
+    while (gone := probe(cluster_sandbox, "http://shop.example.net/", acme_root))["status"] != 404:
+        assert time.monotonic() < deadline, gone
+        time.sleep(1)
+
+
+class Prober(threading.Thread):
+    """HTTPS requests to one URL through the edge, every 0.2 s, until stopped: how long it failed."""
+
+    def __init__(self, sandbox: Sandbox, url: str, root: Path) -> None:
+        super().__init__(daemon=True)
+        self.sandbox, self.url, self.root = sandbox, url, root
+        self.stopped = threading.Event()
+        self.failed: list[float] = []
+        self.answered = 0
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            answer = probe(self.sandbox, self.url, self.root)
+            if answer.get("status") == 200:
+                self.answered += 1
+            else:
+                self.failed.append(time.monotonic())
+            time.sleep(0.2)
+
+
+def switch(stack: LocalStack, routes: str) -> None:
+    """Set the local stack's `multisite:traefik.routes` (and, for `gateway`, the engine's CRDs)."""
+    traefik = {k: v for k, v in stack.read_config()["multisite:traefik"].items() if k != "gatewayCrds"}
+    traefik["routes"] = routes
+    if routes == "gateway":
+        traefik["gatewayCrds"] = engine_env()["MULTISITE_GATEWAY_API_CRDS"]
+    stack.update_config("multisite:traefik", traefik)
+
+
+def test_switching_to_ingress_and_back_keeps_every_certificate_and_measures_the_gap(
+    stack: LocalStack, kube: Cluster, cluster_sandbox: Sandbox, acme_root: Path
+) -> None:
+    before = {name: serial(kube, name) for name in SITES}
+    for routes, label in (("ingress", "gateway -> ingress"), ("gateway", "ingress -> gateway")):
+        prober = Prober(cluster_sandbox, "https://www.example.com/", acme_root)
+        prober.start()
+        start = time.monotonic()
+        switch(stack, routes)
+        stack.up()
+        TIMINGS[f"switch {label}: up"] = time.monotonic() - start
+        # The other provider's routes are in place once the up is done; let each edge pod load them.
+        time.sleep(5)
+        prober.stopped.set()
+        prober.join()
+        gap = (prober.failed[-1] - prober.failed[0]) if prober.failed else 0.0
+        TIMINGS[f"switch {label}: failed requests (of {prober.answered + len(prober.failed)})"] = float(
+            len(prober.failed)
+        )
+        TIMINGS[f"switch {label}: first to last failure, s"] = gap
+        certificates = {c["metadata"]["name"]: c for c in kube.certificates()}
+        assert all(ready(c) for c in certificates.values())
+        assert {name: serial(kube, name) for name in SITES} == before  # kept, not re-issued
+        assert (kube.ingresses() == []) == (routes == "gateway")
+        answer = probe(cluster_sandbox, "https://www.example.com/", acme_root)
+        assert answer.get("status") == 200, answer
+
+
+def test_destroy_keeps_the_gateway_api_crds(stack: LocalStack, kube: Cluster) -> None:
+    stack.destroy()
+    crds = {crd.metadata.name for crd in kube.extensions.list_custom_resource_definition().items}
+    assert {"gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io"} <= crds

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 
 from components.edge.traefik import traefik_values
-from components.gateway_api import crd_files, traefik_gateway_values
+from components.gateway_api import adopt_existing, crd_files, traefik_gateway_values
 from components.settings import ConfigError, load_settings
 from tests.support import INGRESS, RELEASE, run_program, stack_config
 
@@ -203,3 +204,33 @@ def test_more_than_16_names_take_more_than_one_route() -> None:
     }
     assert len(routes["www-example-com"]) == 16 and len(routes["www-example-com-1"]) == 5
     assert routes["www-example-com"] + routes["www-example-com-1"] == ["www.example.com", *site["aliases"]]
+
+
+def test_every_object_of_the_crd_bundle_is_applied_with_force_and_nothing_else_changes() -> None:
+    """The CRDs outlive the stack's Gateway mode (retainOnDelete); coming back, another field
+    manager owns them, and a plain server-side apply fails with a field conflict (seen in the
+    sandbox e2e: the safe-upgrades ValidatingAdmissionPolicy's `.spec.matchConstraints`)."""
+    opts = pulumi.ResourceOptions()
+    crd = {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "metadata": {"name": "gateways.gateway.networking.k8s.io"},
+    }
+    args = pulumi.ResourceTransformArgs(
+        True, "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition", "x", crd, opts
+    )
+    result = adopt_existing(args)
+    assert result is not None and result.opts is opts
+    assert result.props["metadata"] == {
+        "name": "gateways.gateway.networking.k8s.io",
+        "annotations": {"pulumi.com/patchForce": "true"},
+    }
+    assert crd["metadata"] == {"name": "gateways.gateway.networking.k8s.io"}  # the input is left as it was
+    kept = {"metadata": {"name": "p", "annotations": {"a": "b"}}}
+    result = adopt_existing(pulumi.ResourceTransformArgs(True, "kubernetes:x/v1:Y", "y", kept, opts))
+    assert result is not None
+    assert result.props["metadata"] == {
+        "name": "p",
+        "annotations": {"a": "b", "pulumi.com/patchForce": "true"},
+    }
+    assert adopt_existing(pulumi.ResourceTransformArgs(False, "multisite:x:Y", "z", kept, opts)) is None
+    assert adopt_existing(pulumi.ResourceTransformArgs(True, "kubernetes:x/v1:Y", "z", {}, opts)) is None
