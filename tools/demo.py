@@ -108,6 +108,11 @@ def _name(urn: str) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="leave the sandbox running afterwards")
+    parser.add_argument(
+        "--gateway",
+        action="store_true",
+        help="route the sites through Gateway API objects (multisite:traefik.routes: gateway)",
+    )
     args = parser.parse_args()
     problem = network.available()
     if problem is not None:
@@ -133,7 +138,10 @@ def main() -> int:
         # earlier demo would describe objects this cluster never had.
         shutil.rmtree(DEFAULT_DIR / "stack", ignore_errors=True)
         stack = LocalStack.create(
-            DEFAULT_DIR / "stack", kubeconfig=sandbox.kubeconfig, acme=sandbox.acme_server
+            DEFAULT_DIR / "stack",
+            kubeconfig=sandbox.kubeconfig,
+            acme=sandbox.acme_server,
+            routes="gateway" if args.gateway else "ingress",
         )
         print("\n`up` of the local stack (the Automation API, tools/local_stack.py):", flush=True)
         stack.up(on_event=Progress(lambda line: print(line, flush=True)))
