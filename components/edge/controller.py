@@ -49,7 +49,7 @@ def hsts_problems(given: Mapping[str, Any]) -> list[KeysRule]:
     others = tuple(k for k in ("maxAge", "includeSubdomains", "preload") if k in given)
     if given.get("enabled") is False and others:
         problems.append(KeysRule(("enabled", *others), "expected no other HSTS keys when 'enabled' is false"))
-    max_age = given.get("maxAge", ONE_YEAR)
+    max_age = given.get("maxAge")  # absent: the default, a year
     short = isinstance(max_age, int) and max_age < ONE_YEAR  # a wrong type is the field's own problem
     if given.get("preload") is True and (given.get("includeSubdomains") is not True or short):
         problems.append(

@@ -217,6 +217,7 @@ def test_a_sites_redirect_ingress_waits_for_the_edge_only() -> None:
     run = _site_run(site, edge=(TRAEFIK, TraefikConfig()))
     redirect = run.named("www.example.com-redirect")
     assert {run.by_urn(u).name for u in redirect.dependencies} == {"edge-release"}
+    assert run.by_urn(redirect.parent).name == "www.example.com"  # a child of the Site
     assert redirect.prop("metadata", "labels")["app.kubernetes.io/component"] == "redirect"
 
 

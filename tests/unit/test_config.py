@@ -181,8 +181,10 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], list[str]]] = [
         "CA bundle for Let's Encrypt's own directories",
         {"acme": {"issuer": "prod", "caBundle": TEST_CA}},
         [
-            "multisite:acme.caBundle = '-----BEGIN CERTIFICATE-----",
-            ", multisite:acme.servers (not set): expected 'caBundle' only together with 'servers':"
+            # The value cut at 80 characters, as every value in a message is.
+            "multisite:acme.caBundle = '-----BEGIN CERTIFICATE-----\\nMIIBmDCCAT+gAwIBAgIUGIu6n8sNFSKnE"
+            "N5rhUZcvbatKx0...,",
+            " multisite:acme.servers (not set): expected 'caBundle' only together with 'servers':"
             " Let's Encrypt's own directories are served with publicly trusted certificates",
         ],
     ),

@@ -75,6 +75,9 @@ def test_the_ingress_nginx_edge_takes_the_same_settings() -> None:
         "false",
         "false",
     )
+    every = settings({"ingressNginx": {"hsts": {"includeSubdomains": True, "preload": True}}}).edge_config
+    sent = ingress_nginx_values(replicas=1, load_balancer_ip=None, hsts=every.hsts)["controller"]["config"]
+    assert (sent["hsts-include-subdomains"], sent["hsts-preload"]) == ("true", "true")
     off = settings({"ingressNginx": {"hsts": {"enabled": False}}}).edge_config
     assert (
         ingress_nginx_values(replicas=1, load_balancer_ip=None, hsts=off.hsts)["controller"]["config"]["hsts"]
@@ -106,6 +109,16 @@ PRELOAD = (
             "multisite:traefik.hsts.enabled = False, multisite:traefik.hsts.maxAge = 600: expected no"
             " other HSTS keys when 'enabled' is false",
         ),
+        (
+            {"enabled": False, "includeSubdomains": True},
+            "multisite:traefik.hsts.enabled = False, multisite:traefik.hsts.includeSubdomains = True:"
+            " expected no other HSTS keys when 'enabled' is false",
+        ),
+        (
+            {"enabled": False, "preload": False},
+            "multisite:traefik.hsts.enabled = False, multisite:traefik.hsts.preload = False: expected no"
+            " other HSTS keys when 'enabled' is false",
+        ),
         ({"maxAge": -1}, "multisite:traefik.hsts.maxAge = -1: expected greater than or equal to 0"),
         (
             {"maxAge": 63072001},
@@ -121,6 +134,22 @@ def test_hsts_settings_the_browsers_would_not_take_are_refused(hsts: dict[str, A
 def test_hsts_preload_with_a_year_and_subdomains_is_accepted() -> None:
     hsts = settings({"edge": "traefik", "traefik": {"hsts": {"preload": True, "includeSubdomains": True}}})
     assert hsts.edge_config.hsts.header() == "max-age=31536000; includeSubDomains; preload"
+
+
+def test_the_stacks_hsts_setting_reaches_the_edge_release() -> None:
+    config = {**stack_config("prod"), "multisite:traefik": {"hsts": {"maxAge": 600}}}
+    values = run_program(config, stack="prod").named("edge-release").prop("values")
+    middleware = values["providers"]["file"]["content"]["http"]["middlewares"]["hsts"]
+    assert middleware == {"headers": {"customResponseHeaders": {"Strict-Transport-Security": "max-age=600"}}}
+
+
+def test_a_rule_of_the_section_and_one_of_its_hsts_are_both_reported() -> None:
+    raw = {"edge": "traefik", "traefik": {"gatewayCrds": "/srv/crds", "hsts": {"preload": True}}}
+    found = problems(raw)
+    assert [p.split(":", 2)[1].split(" ")[0] for p in found] == [
+        "traefik.gatewayCrds",
+        "traefik.hsts.preload",
+    ]
 
 
 def test_a_chart_value_that_would_replace_the_hsts_middleware_is_refused() -> None:
@@ -211,6 +240,20 @@ def test_a_redirect_name_is_unique_across_every_sites_names() -> None:
         "multisite:sites[1].host = 'old.example.com': expected each host once; already used by"
         " multisite:sites[0].redirects[0]"
     ]
+
+
+def test_a_sites_redirect_ingress_name_clashes_with_another_sites_object_name() -> None:
+    # A private CA allows the name `www.example-com.redirect`, whose objects would be named
+    # `www-example-com-redirect`: the name of www.example.com's redirect Ingress.
+    acme = {"issuer": "staging", "servers": {"staging": "https://ca.internal/dir"}}
+    sites = [{**SITE, "redirects": ["old.example.com"]}, {"host": "www.example-com.redirect", "service": "x"}]
+    assert problems({"acme": acme, "edge": "traefik", "sites": sites}) == [
+        "multisite:sites[1].host = 'www.example-com.redirect': expected a host whose object name"
+        " 'www-example-com-redirect' is unique in namespace 'default'; multisite:sites[0].host maps to the"
+        " same name"
+    ]
+    del sites[0]["redirects"]
+    settings({"acme": acme, "edge": "traefik", "sites": sites})
 
 
 def test_redirect_names_meet_lets_encrypts_rules_and_the_dns_zone() -> None:

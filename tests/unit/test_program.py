@@ -485,6 +485,12 @@ def test_the_zone_is_looked_up_in_its_own_project_and_the_apex_lies_in_it() -> N
     ]
 
 
+def test_the_zone_is_looked_up_in_the_stacks_gcp_project_by_default() -> None:
+    run = run_program(stack_config("prod"), stack="prod")
+    (lookup,) = [a for t, a in zip(run.calls, run.call_args, strict=True) if t.startswith("gcp:dns/")]
+    assert (lookup["name"], lookup["project"]) == ("example-com", "example-project")
+
+
 def test_a_zone_that_does_not_exist_stops_the_program_before_any_resource() -> None:
     run = run_program(stack_config("prod"), stack="prod", zones={}, expect_error=True)
     assert run.error is not None and "example-com" in str(run.error)
