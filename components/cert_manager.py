@@ -78,6 +78,18 @@ class CertManagerConfig(ChartConfig):
         problems = super().shape_problems(given)
         values = given.get("values")
         gates = values.get("featureGates") if isinstance(values, Mapping) else None
+        if (
+            isinstance(values, Mapping)
+            and "extraArgs" in values
+            and not isinstance(values["extraArgs"], list)
+        ):
+            problems.append(
+                KeysRule(
+                    ("values.extraArgs",),
+                    "expected a list of arguments, which the program adds after its own"
+                    " (`--enable-gateway-api` in Gateway mode)",
+                )
+            )
         if isinstance(gates, str) and FEATURE_GATE in gates:
             problems.append(
                 KeysRule(

@@ -149,6 +149,14 @@ def test_a_users_extra_args_come_after_the_gateway_flag() -> None:
     assert merged["extraArgs"] == ["--enable-gateway-api", "--v=2"]
 
 
+def test_cert_manager_extra_args_that_are_not_a_list_are_refused() -> None:
+    # A null or a string would replace the list, and with it --enable-gateway-api.
+    assert problems({"certManager": {"values": {"extraArgs": "--v=2"}}}) == [
+        "multisite:certManager.values.extraArgs = '--v=2': expected a list of arguments, which the program"
+        " adds after its own (`--enable-gateway-api` in Gateway mode)"
+    ]
+
+
 def test_the_gateway_chart_values_merge_beside_the_ingress_provider() -> None:
     values = traefik_values(replicas=1, load_balancer_ip=None)
     assert "kubernetesGateway" not in values["providers"]
