@@ -1147,3 +1147,15 @@ def test_a_gateway_https_listener_without_a_certificate_or_a_name_is_refused(
 ) -> None:
     (msg,) = run_resource(mp.validate_gateway, resource_args(mp.GATEWAY, "www", gateway_props(**listener)))
     assert msg.startswith("Gateway 'www' spec.listeners[0]") and fragment in msg
+
+
+def test_every_https_listener_is_checked_after_an_http_one_with_the_whole_message() -> None:
+    props = gateway_props(tls={"mode": "Terminate", "certificateRefs": []}, hostname=None)
+    props["spec"]["listeners"].reverse()  # the HTTP listener first
+    assert run_resource(mp.validate_gateway, resource_args(mp.GATEWAY, "www", props)) == [
+        "Gateway 'www' spec.listeners[1] is HTTPS without a certificate to terminate TLS with. Set tls:"
+        " {mode: Terminate, certificateRefs: [{kind: Secret, name: <the site's Certificate's"
+        " secretName>}]}.",
+        "Gateway 'www' spec.listeners[1] has no hostname: on the shared IP it would answer every name with"
+        " this certificate. Give each HTTPS listener the one name it serves.",
+    ]

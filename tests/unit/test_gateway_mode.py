@@ -242,3 +242,24 @@ def test_every_object_of_the_crd_bundle_is_applied_with_force_and_nothing_else_c
     }
     assert adopt_existing(pulumi.ResourceTransformArgs(False, "multisite:x:Y", "z", kept, opts)) is None
     assert adopt_existing(pulumi.ResourceTransformArgs(True, "kubernetes:x/v1:Y", "z", {}, opts)) is None
+
+
+def test_a_sites_gateway_objects_live_in_its_namespace_are_named_after_it_and_skip_await_when_asked() -> None:
+    config = gateway_stack()
+    config["multisite:sites"] = [{**SITE, "namespace": "shop"}]
+    config["multisite:cluster"] = {"kubeconfig": "apiVersion: v1\n", "skipAwait": True}
+    run = run_program(config, stack="prod")
+    objects = {r.name: r for r in run.resources if r.type.startswith(CUSTOM)}
+    assert set(objects) == {
+        "www.example.com-gateway",
+        "www.example.com-route",
+        "www.example.com-http-route",
+        "www.example.com-redirect-route",
+    }
+    for resource in objects.values():
+        assert resource.prop("metadata", "namespace") == "shop", resource.name
+        assert resource.prop("metadata", "annotations") == {"pulumi.com/skipAwait": "true"}, resource.name
+    assert (
+        objects["www.example.com-gateway"].prop("metadata", "labels")["app.kubernetes.io/component"]
+        == "gateway"
+    )
