@@ -210,6 +210,12 @@ def test_more_than_16_names_take_more_than_one_route() -> None:
         "www-example-com-http",
         "www-example-com-http-1",
     }
+    assert {r.name for r in run.of_type(CUSTOM + "HTTPRoute")} == {
+        "www.example.com-route",
+        "www.example.com-route-1",
+        "www.example.com-http-route",
+        "www.example.com-http-route-1",
+    }
     assert len(routes["www-example-com"]) == 16 and len(routes["www-example-com-1"]) == 5
     assert routes["www-example-com"] + routes["www-example-com-1"] == ["www.example.com", *site["aliases"]]
 
@@ -259,7 +265,10 @@ def test_a_sites_gateway_objects_live_in_its_namespace_are_named_after_it_and_sk
     for resource in objects.values():
         assert resource.prop("metadata", "namespace") == "shop", resource.name
         assert resource.prop("metadata", "annotations") == {"pulumi.com/skipAwait": "true"}, resource.name
-    assert (
-        objects["www.example.com-gateway"].prop("metadata", "labels")["app.kubernetes.io/component"]
-        == "gateway"
-    )
+    components = {n: r.prop("metadata", "labels")["app.kubernetes.io/component"] for n, r in objects.items()}
+    assert components == {
+        "www.example.com-gateway": "gateway",
+        "www.example.com-route": "route",
+        "www.example.com-http-route": "http-route",
+        "www.example.com-redirect-route": "redirect",
+    }
