@@ -43,6 +43,14 @@ def test_a_site_is_a_gateway_with_a_listener_per_name_and_three_routes_and_no_in
     assert gateway.prop("metadata", "name") == "www-example-com"
     assert gateway.prop("spec", "gatewayClassName") == "traefik"
     listeners = gateway.prop("spec", "listeners")
+    assert listeners[0] == {
+        "name": "https-0",
+        "hostname": "www.example.com",
+        "port": 8443,
+        "protocol": "HTTPS",
+        "tls": {"mode": "Terminate", "certificateRefs": [{"kind": "Secret", "name": "www-example-com-tls"}]},
+        "allowedRoutes": {"namespaces": {"from": "Same"}},
+    }
     assert [(li["hostname"], li["port"], li["protocol"]) for li in listeners] == [
         ("www.example.com", 8443, "HTTPS"),
         ("example.com", 8443, "HTTPS"),
@@ -83,6 +91,8 @@ def test_a_site_is_a_gateway_with_a_listener_per_name_and_three_routes_and_no_in
 def test_the_crds_come_first_and_stay_and_cert_manager_solves_through_the_edge_gateway() -> None:
     run = run_program(gateway_stack(), stack="prod")
     (crds,) = run.of_type(CRDS)
+    (component,) = [r for r in run.resources if r.type == "multisite:gateway_api:GatewayApiCrds"]
+    assert (component.name, crds.parent) == ("gateway-api", component.urn)
     assert crds.inputs["files"] == [
         "https://github.com/kubernetes-sigs/gateway-api/releases/download/v1.6.1/standard-install.yaml"
     ]
@@ -136,6 +146,9 @@ def test_ingress_mode_has_no_crds_and_no_gateway_provider() -> None:
             "https://mirror.example.com/standard-install.yaml",
             ["https://mirror.example.com/standard-install.yaml"],
         ),
+        ("https://mirror.example.com/gateway-api/crds", ["https://mirror.example.com/gateway-api/crds"]),
+        ("crds/standard-install.yml", ["crds/standard-install.yml"]),
+        ("/srv/gateway-api/X/", ["/srv/gateway-api/X/*.yaml"]),
     ],
 )
 def test_the_crds_come_from_a_url_a_file_or_a_directory(source: str, files: list[str]) -> None:
@@ -160,9 +173,16 @@ def test_cert_manager_extra_args_that_are_not_a_list_are_refused() -> None:
 def test_the_gateway_chart_values_merge_beside_the_ingress_provider() -> None:
     values = traefik_values(replicas=1, load_balancer_ip=None)
     assert "kubernetesGateway" not in values["providers"]
-    gateway = traefik_gateway_values("traefik")
-    assert gateway["gatewayClass"] == {"enabled": True, "name": "traefik"}
-    assert gateway["gateway"]["name"] == "edge" and gateway["gateway"]["namespace"] == "traefik"
+    assert traefik_gateway_values("traefik") == {
+        "providers": {"kubernetesGateway": {"enabled": True}},
+        "gatewayClass": {"enabled": True, "name": "traefik"},
+        "gateway": {
+            "enabled": True,
+            "name": "edge",
+            "namespace": "traefik",
+            "listeners": {"web": {"port": 8000, "protocol": "HTTP", "namespacePolicy": {"from": "All"}}},
+        },
+    }
 
 
 def problems(raw: dict[str, Any]) -> list[str]:
