@@ -246,7 +246,10 @@ def test_a_sites_redirect_ingress_name_clashes_with_another_sites_object_name() 
     # A private CA allows the name `www.example-com.redirect`, whose objects would be named
     # `www-example-com-redirect`: the name of www.example.com's redirect Ingress.
     acme = {"issuer": "staging", "servers": {"staging": "https://ca.internal/dir"}}
-    sites = [{**SITE, "redirects": ["old.example.com"]}, {"host": "www.example-com.redirect", "service": "x"}]
+    sites: list[dict[str, Any]] = [
+        {**SITE, "redirects": ["old.example.com"]},
+        {"host": "www.example-com.redirect", "service": "x"},
+    ]
     assert problems({"acme": acme, "edge": "traefik", "sites": sites}) == [
         "multisite:sites[1].host = 'www.example-com.redirect': expected a host whose object name"
         " 'www-example-com-redirect' is unique in namespace 'default'; multisite:sites[0].host maps to the"
