@@ -15,7 +15,14 @@ from components.cluster import connect
 from components.cluster_issuers import ClusterIssuers, ClusterIssuersArgs
 from components.dns import DnsRecords
 from components.edge import Edge, EdgeArgs
-from components.gateway_api import STANDARD_CRDS, GatewayApiCrds, GatewayApiCrdsArgs
+from components.gateway_api import (
+    CLUSTER_MANAGED,
+    STANDARD_CRDS,
+    ClusterGatewayApiCrds,
+    GatewayApiCrds,
+    GatewayApiCrdsArgs,
+    GatewayCrds,
+)
 from components.settings import read_settings
 from components.site import Site, SiteArgs
 from components.static_ip import StaticIp, StaticIpArgs
@@ -41,9 +48,11 @@ def main() -> None:
         ).address
 
     # Gateway API routes: the CRDs first, since Traefik's provider and cert-manager need them.
-    crds = None
-    if settings.edge_config.routes == "gateway":
-        source = settings.edge_config.gateway_crds or STANDARD_CRDS
+    crds: GatewayCrds | None = None
+    source = settings.edge_config.gateway_crds or STANDARD_CRDS
+    if settings.edge_config.routes == "gateway" and source == CLUSTER_MANAGED:
+        crds = ClusterGatewayApiCrds("gateway-api", cluster)
+    elif settings.edge_config.routes == "gateway":
         crds = GatewayApiCrds("gateway-api", GatewayApiCrdsArgs(source=source, cluster=cluster))
     edge = Edge(
         "edge",

@@ -11,6 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components.cluster import Cluster
 from components.fields import NAMESPACE, ChartVersion, KeysRule
+from components.gateway_api import GatewayCrds
 from components.helm_chart import ChartConfig, ChartRelease, ProgramValues, merge_values, namespaced_release
 
 # The newest patch of the newest supported line (see docs/design.md, "Pinned versions").
@@ -141,7 +142,7 @@ class CertManagerArgs:
     """The stack's `multisite:certManager`, whole."""
     cluster: Cluster
     """Where it runs."""
-    gateway_crds: pulumi.Resource | None = None
+    gateway_crds: GatewayCrds | None = None
     """The Gateway API CRDs: given, cert-manager solves HTTP-01 through HTTPRoutes too, and
     starts after them (it fails without them)."""
 
@@ -154,11 +155,17 @@ class CertManager(pulumi.ComponentResource):
     def __init__(self, name: str, args: CertManagerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("multisite:cert_manager:CertManager", name, None, args.cluster.options(opts))
         skip_await = args.cluster.skip_await
+        crds = args.gateway_crds
+        values: pulumi.Input[dict[str, Any]] = cert_manager_values(
+            args.config.values, gateway_api=crds is not None
+        )
+        if crds is not None:  # it fails to start without the CRDs: its values wait for them
+            values = pulumi.Output.all(values, crds.ready).apply(lambda got: got[0])
         self.release = namespaced_release(
             name,
             RELEASE,
             args.config,
-            cert_manager_values(args.config.values, gateway_api=args.gateway_crds is not None),
+            values,
             parent=self,
             skip_await=skip_await,
             # The startupapicheck hook Job succeeds only once the webhook answers.

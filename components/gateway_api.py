@@ -57,7 +57,14 @@ class GatewayApiCrdsArgs:
     cluster: Cluster
 
 
-class GatewayApiCrds(pulumi.ComponentResource):
+class GatewayCrds(pulumi.ComponentResource):
+    """The Gateway API CRDs the edge and cert-manager need first, however they came."""
+
+    ready: pulumi.Output[str]
+    """Resolves once the CRDs are there and fit (what the releases' values wait for)."""
+
+
+class GatewayApiCrds(GatewayCrds):
     """The Gateway API standard CRDs, kept when the stack goes (other users may rely on them).
 
     Applied server-side (the HTTPRoute CRD is larger than the annotation a client-side apply
@@ -74,6 +81,7 @@ class GatewayApiCrds(pulumi.ComponentResource):
             files=crd_files(args.source),
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True, transforms=[adopt_existing]),
         )
+        self.ready = self.crds.resources.apply(lambda _: GATEWAY_API_VERSION)
         self.register_outputs({})
 
 
@@ -90,6 +98,56 @@ def adopt_existing(args: pulumi.ResourceTransformArgs) -> pulumi.ResourceTransfo
 
 
 PATCH_FORCE = "pulumi.com/patchForce"
+
+
+CLUSTER_MANAGED = "cluster"
+"""`gatewayCrds: cluster`: the cluster manages the CRDs (GKE's Gateway API); none are installed."""
+BUNDLE_VERSION = "gateway.networking.k8s.io/bundle-version"
+# TLSRoute v1, which Traefik's provider watches (and without which it waits silently), is
+# served from v1.5.0; cert-manager reads Gateway and HTTPRoute v1 only.
+OLDEST_BUNDLE = (1, 5, 0)
+
+
+def bundle_problem(annotations: Any) -> str | None:
+    """Why the cluster's own Gateway API CRDs (their Gateway CRD's `annotations`) do not serve
+    what Traefik and cert-manager read, or None."""
+    version = (annotations or {}).get(BUNDLE_VERSION) or "(none)"
+    parts = version.removeprefix("v").split("-")[0].split(".")
+    try:
+        found = tuple(int(p) for p in parts)
+    except ValueError:
+        found = ()
+    if len(found) == 3 and found >= OLDEST_BUNDLE:
+        return None
+    oldest = "v" + ".".join(str(n) for n in OLDEST_BUNDLE)
+    return (
+        f"multisite:traefik.gatewayCrds = {CLUSTER_MANAGED!r}: expected the cluster's Gateway API CRDs at"
+        f" {oldest} or newer (Traefik's Gateway provider waits silently without TLSRoute v1, served from"
+        f" {oldest}); the cluster's gateways.gateway.networking.k8s.io says {BUNDLE_VERSION}: {version}."
+        f" Upgrade the cluster's Gateway API, or turn it off and let the stack install {GATEWAY_API_VERSION}"
+        " (remove gatewayCrds)"
+    )
+
+
+class ClusterGatewayApiCrds(GatewayCrds):
+    """The cluster's own Gateway API CRDs (`gatewayCrds: cluster`), read, never changed: the
+    `up` stops with the reason when their bundle is older than Traefik and cert-manager need."""
+
+    def __init__(self, name: str, cluster: Cluster, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("multisite:gateway_api:ClusterGatewayApiCrds", name, None, cluster.options(opts))
+        gateways = k8s.apiextensions.v1.CustomResourceDefinition.get(
+            f"{name}-gateways", f"gateways.{GROUP}", opts=pulumi.ResourceOptions(parent=self)
+        )
+        self.ready = gateways.metadata.apply(_checked_bundle)
+        self.register_outputs({"bundleVersion": self.ready})
+
+
+def _checked_bundle(metadata: Any) -> str:
+    annotations = (metadata or {}).get("annotations") if isinstance(metadata, dict) else metadata.annotations
+    problem = bundle_problem(annotations)
+    if problem is not None:
+        raise pulumi.RunError(problem)
+    return str((annotations or {}).get(BUNDLE_VERSION))
 
 
 def http01_solver(namespace: str) -> dict[str, Any]:

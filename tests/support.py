@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TEST_CA = (ROOT / "tests" / "fixtures" / "pki" / "acme-ca.pem").read_text()
 STATIC_IP = "203.0.113.7"
 MANAGED_ZONES = {"example-com": "example.com."}
+CLUSTER_GATEWAY_BUNDLE = "v1.6.1"
+"""The Gateway API bundle version of the CRDs the mocked cluster has (read with `.get`)."""
 """The Cloud DNS zones the mocks know: name -> DNS name (the shipped stacks use `example-com`)."""
 
 # The provider SDKs load a module on first use of one of its names, and
@@ -91,9 +93,18 @@ class Recorder(pulumi.runtime.Mocks):
         self.calls: list[str] = []
         self.call_args: list[dict[str, Any]] = []
         self.zones: dict[str, str] = dict(MANAGED_ZONES)
+        self.gateway_bundle: str | None = CLUSTER_GATEWAY_BUNDLE
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
+        if args.typ == "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition" and args.resource_id:
+            # A read (`.get`) of a CRD the cluster has, with its Gateway API bundle version.
+            annotations = (
+                {"gateway.networking.k8s.io/bundle-version": self.gateway_bundle}
+                if self.gateway_bundle
+                else {}
+            )
+            return args.resource_id, {"metadata": {"name": args.resource_id, "annotations": annotations}}
         if args.typ == "gcp:compute/address:Address":
             state["address"] = STATIC_IP
         if args.typ == RELEASE:
@@ -292,6 +303,7 @@ def record(
     preview: bool = False,
     secret_keys: Sequence[str] = (),
     zones: Mapping[str, str] = MANAGED_ZONES,
+    gateway_bundle: str | None = CLUSTER_GATEWAY_BUNDLE,
 ) -> ProgramRun:
     """Call `build` under mocks, with `config` (fully qualified keys) set, and record it.
 
@@ -302,6 +314,7 @@ def record(
     """
     mocks = Recorder()
     mocks.zones = dict(zones)
+    mocks.gateway_bundle = gateway_bundle
     monitor = RecordingMonitor(mocks)
     # A fresh root Stack per run, so exports of an earlier run do not leak in.
     pulumi_settings.ROOT.set(None)
@@ -350,6 +363,7 @@ def run_program(
     expect_error: bool = False,
     secret_keys: Sequence[str] = (),
     zones: Mapping[str, str] = MANAGED_ZONES,
+    gateway_bundle: str | None = CLUSTER_GATEWAY_BUNDLE,
 ) -> ProgramRun:
     """Run the whole program (`__main__.main`) under mocks with a stack's config.
 
@@ -363,6 +377,7 @@ def run_program(
         preview=preview,
         secret_keys=secret_keys,
         zones=zones,
+        gateway_bundle=gateway_bundle,
     )
     if run.error is not None and not expect_error:
         raise run.error

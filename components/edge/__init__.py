@@ -20,6 +20,7 @@ from components.cluster import Cluster
 from components.edge.controller import Controller, EdgeConfig
 from components.edge.ingress_nginx import INGRESS_NGINX
 from components.edge.traefik import TRAEFIK
+from components.gateway_api import GatewayCrds
 from components.helm_chart import merge_values, namespaced_release
 
 CONTROLLERS: dict[str, Controller] = {c.key: c for c in (INGRESS_NGINX, TRAEFIK)}
@@ -40,7 +41,7 @@ class EdgeArgs:
     """Where it runs."""
     load_balancer_ip: pulumi.Input[str] | None = None
     """The static IP, or None for an ephemeral one."""
-    gateway_crds: pulumi.Resource | None = None
+    gateway_crds: GatewayCrds | None = None
     """With `routes: gateway`: the Gateway API CRDs, which its Gateway provider needs first."""
 
 
@@ -101,7 +102,9 @@ class Edge(pulumi.ComponentResource):
                 values = merge_values(values, controller.gateway_values(namespace))
             return values
 
-        values = pulumi.Output.from_input(args.load_balancer_ip).apply(chart_values)
+        # With Gateway routes the values wait for the CRDs (and, for the cluster's own, their check).
+        gate = args.gateway_crds.ready if args.gateway_crds is not None else None
+        values = pulumi.Output.all(args.load_balancer_ip, gate).apply(lambda got: chart_values(got[0]))
         self.release = namespaced_release(
             name,
             controller.release,

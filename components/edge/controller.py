@@ -74,7 +74,9 @@ class EdgeConfig(ChartConfig):
     Gateway and HTTPRoutes per site; Traefik only)."""
     gateway_crds: str | None = None
     """With `routes: gateway`: where the Gateway API standard CRDs come from, a URL, a file
-    or a directory of CRD files (default: the release's standard-install.yaml)."""
+    or a directory of CRD files (default: the release's standard-install.yaml); or `cluster`
+    when the cluster manages them (GKE's Gateway API): none are installed, and the `up` stops
+    unless theirs are v1.5.0 or newer."""
 
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:

@@ -196,5 +196,36 @@ def test_switching_to_ingress_and_back_keeps_every_certificate_and_measures_the_
 
 def test_destroy_keeps_the_gateway_api_crds(stack: LocalStack, kube: Cluster) -> None:
     stack.destroy()
+    assert kube.namespaces_gone({"cert-manager", "traefik"})  # the next stack may create them again
     crds = {crd.metadata.name for crd in kube.extensions.list_custom_resource_definition().items}
     assert {"gateways.gateway.networking.k8s.io", "httproutes.gateway.networking.k8s.io"} <= crds
+
+
+def test_a_stack_adopts_the_clusters_own_crds_without_installing_any(
+    cluster_sandbox: Sandbox, kube: Cluster, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`gatewayCrds: cluster`, as with GKE's Gateway API: the CRDs the destroyed stack kept stand
+    for the cluster's own; a new stack adopts them without installing any. (An older bundle is
+    refused in the unit tests: here the bundle's own safe-upgrades admission policy refuses to
+    mark the CRDs older than v1.5.0, which is what such a cluster would need.)"""
+    stack = LocalStack.create(
+        tmp_path_factory.mktemp("cluster-crds-stack"),
+        kubeconfig=cluster_sandbox.kubeconfig,
+        acme=cluster_sandbox.acme_server,
+        routes="gateway",
+    )
+    stack.update_config(
+        "multisite:traefik", {**stack.read_config()["multisite:traefik"], "gatewayCrds": "cluster"}
+    )
+    crd = "gateways.gateway.networking.k8s.io"
+    annotation = "gateway.networking.k8s.io/bundle-version"
+    bundle = kube.extensions.read_custom_resource_definition(crd).metadata.annotations[annotation]
+    assert bundle == "v1.6.1"
+    stack.up()
+    certificates = kube.certificates()
+    assert certificates and all(ready(c) for c in certificates)
+    deployment = stack.stack.export_stack().deployment or {}
+    types = {r["type"] for r in deployment["resources"]}
+    assert "multisite:gateway_api:ClusterGatewayApiCrds" in types
+    assert "kubernetes:yaml/v2:ConfigGroup" not in types  # nothing installed
+    stack.destroy()

@@ -15,7 +15,7 @@ import pulumi
 import pytest
 
 from components.edge.traefik import traefik_values
-from components.gateway_api import adopt_existing, crd_files, traefik_gateway_values
+from components.gateway_api import adopt_existing, bundle_problem, crd_files, traefik_gateway_values
 from components.settings import ConfigError, load_settings
 from tests.support import INGRESS, RELEASE, run_program, stack_config
 
@@ -292,3 +292,50 @@ def test_a_sites_gateway_objects_live_in_its_namespace_are_named_after_it_and_sk
         "www.example.com-http-route": "http-route",
         "www.example.com-redirect-route": "redirect",
     }
+
+
+@pytest.mark.parametrize("bundle", ["v1.5.0", "v1.6.1", "v1.7.0", "v2.0.0-rc.1"])
+def test_the_clusters_own_crds_of_v1_5_or_newer_are_adopted_and_nothing_is_installed(bundle: str) -> None:
+    """`gatewayCrds: cluster` (GKE's Gateway API manages them): the stack reads the Gateway CRD
+    and installs none; the releases wait for that read."""
+    run = run_program(gateway_stack(gatewayCrds="cluster"), stack="prod", gateway_bundle=bundle)
+    assert run.error is None
+    assert run.of_type(CRDS) == []
+    (component,) = [r for r in run.resources if r.type == "multisite:gateway_api:ClusterGatewayApiCrds"]
+    assert component.name == "gateway-api"
+    assert len(run.of_type(RELEASE)) == 2  # registered once the check passed
+    assert run.of_type(CUSTOM + "Gateway")  # the sites are routed as usual
+
+
+@pytest.mark.parametrize(("bundle", "shown"), [("v1.4.1", "v1.4.1"), ("v1.0.0", "v1.0.0"), (None, "(none)")])
+def test_the_clusters_own_crds_older_than_v1_5_stop_the_up_with_the_reason(
+    bundle: str | None, shown: str
+) -> None:
+    run = run_program(
+        gateway_stack(gatewayCrds="cluster"), stack="prod", gateway_bundle=bundle, expect_error=True
+    )
+    assert run.error is not None
+    assert (
+        "multisite:traefik.gatewayCrds = 'cluster': expected the cluster's Gateway API CRDs at v1.5.0 or"
+        " newer (Traefik's Gateway provider waits silently without TLSRoute v1, served from v1.5.0); the"
+        " cluster's gateways.gateway.networking.k8s.io says gateway.networking.k8s.io/bundle-version:"
+        f" {shown}. Upgrade"
+        " the cluster's Gateway API, or turn it off and let the stack install v1.6.1 (remove gatewayCrds)"
+    ) in str(run.error)
+    assert not run.of_type(RELEASE)  # neither release is registered: their values wait for the check
+
+
+@pytest.mark.parametrize(
+    ("annotations", "fits"),
+    [
+        ({"gateway.networking.k8s.io/bundle-version": "v1.5.0"}, True),
+        ({"gateway.networking.k8s.io/bundle-version": "v1.4.99"}, False),
+        ({"gateway.networking.k8s.io/bundle-version": "1.6.1"}, True),
+        ({"gateway.networking.k8s.io/bundle-version": "v1.6"}, False),  # not a version we can compare
+        ({"gateway.networking.k8s.io/bundle-version": "latest"}, False),
+        ({}, False),
+        (None, False),
+    ],
+)
+def test_which_bundles_fit(annotations: dict[str, str] | None, fits: bool) -> None:
+    assert (bundle_problem(annotations) is None) == fits
