@@ -215,13 +215,15 @@ def route_manifests(
     name: str,
     namespace: str,
     *,
+    site: str,
     component: str,
     hostnames: list[str],
     parents: list[dict[str, Any]],
     rule: dict[str, Any],
     annotations: dict[str, str],
 ) -> list[dict[str, Any]]:
-    """HTTPRoutes `<name>`, `<name>-1`, ... of one `rule` for `hostnames`, 16 names per route."""
+    """HTTPRoutes `<name>`, `<name>-1`, ... of one `rule` for `hostnames`, 16 names per route,
+    labelled as the objects of `site`."""
     return [
         {
             "apiVersion": f"{GROUP}/v1",
@@ -229,7 +231,7 @@ def route_manifests(
             "metadata": object_meta(
                 name if i == 0 else f"{name}-{i}",
                 namespace=namespace,
-                labels=labels(name, component),
+                labels=labels(site, component),
                 annotations=annotations,
             ),
             "spec": {"parentRefs": parents, "hostnames": chunk, "rules": [rule]},

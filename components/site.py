@@ -369,30 +369,37 @@ def gateway_manifests(
     own = {"group": gateway_api.GROUP, "kind": "Gateway", "name": name}
     edge = gateway_api.edge_parent(edge_namespace)
     backend = {"backendRefs": [{"name": site.service_name, "port": site.port}]}
-    routes: list[tuple[str, list[dict[str, Any]]]] = [
-        ("route", gateway_api.route_manifests(
-            name, namespace, component="route", hostnames=site.hosts, parents=[own], rule=backend,
+
+    def routes(
+        key: str, route: str, component: str, hostnames: list[str], parents: list[dict[str, Any]], rule: Any
+    ) -> tuple[str, list[dict[str, Any]]]:
+        manifests = gateway_api.route_manifests(
+            route,
+            namespace,
+            site=name,
+            component=component,
+            hostnames=hostnames,
+            parents=parents,
+            rule=rule,
             annotations=annotations,
-        )),
-        ("http-route", gateway_api.route_manifests(
-            f"{name}-http", namespace, component="http-route", hostnames=site.hosts, parents=[edge],
-            rule=gateway_api.redirect_rule(), annotations=annotations,
-        )),
-    ]  # fmt: skip
+        )
+        return key, manifests
+
+    every = [
+        routes("route", name, "route", site.hosts, [own], backend),
+        routes("http-route", f"{name}-http", "http-route", site.hosts, [edge], gateway_api.redirect_rule()),
+    ]
     if site.redirects:
-        routes.append((
-            "redirect-route",
-            gateway_api.route_manifests(
-                f"{name}-redirect", namespace, component="redirect", hostnames=site.redirects,
-                parents=[own, edge], rule=gateway_api.redirect_rule(site.host), annotations=annotations,
-            ),
-        ))  # fmt: skip
+        to_host = gateway_api.redirect_rule(site.host)
+        every.append(
+            routes("redirect-route", f"{name}-redirect", "redirect", site.redirects, [own, edge], to_host)
+        )
     gateway = gateway_api.site_gateway_manifest(
         name, namespace, site.names, tls_secret_name(site), annotations
     )
     return [("gateway", gateway)] + [
         (key if i == 0 else f"{key}-{i}", manifest)
-        for key, manifests in routes
+        for key, manifests in every
         for i, manifest in enumerate(manifests)
     ]
 

@@ -1159,3 +1159,59 @@ def test_every_https_listener_is_checked_after_an_http_one_with_the_whole_messag
         "Gateway 'www' spec.listeners[1] has no hostname: on the shared IP it would answer every name with"
         " this certificate. Give each HTTPS listener the one name it serves.",
     ]
+
+
+# --- http-route-parents (issue 24) --------------------------------------------------------------
+
+
+def route(name: str, namespace: str | None, *parents: dict[str, Any]) -> PolicyResource:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    props = {"metadata": metadata, "spec": {"parentRefs": list(parents)}}
+    return stack_resource(mp.HTTP_ROUTE, name, props, "prod")
+
+
+def gateway(name: str, namespace: str | None) -> PolicyResource:
+    metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
+    return stack_resource(mp.GATEWAY, name, {"metadata": metadata, "spec": {"listeners": []}}, "prod")
+
+
+RELEASES = [
+    stack_resource(mp.HELM_RELEASE, "edge-release", {"name": "traefik", "namespace": "traefik"}, "prod")
+]
+
+
+def test_routes_to_the_stacks_gateways_and_the_edge_gateway_are_compliant() -> None:
+    resources = [
+        *RELEASES,
+        gateway("www", "shop"),
+        gateway("blog", None),  # no namespace: the default one, as Kubernetes takes it
+        route("www", "shop", {"kind": "Gateway", "name": "www"}),  # the route's own namespace
+        route("www-http", "shop", {"name": "edge", "namespace": "traefik", "sectionName": "web"}),
+        route("blog", "default", {"name": "blog"}),
+        route("none", "shop"),  # no parents: attached to nothing
+    ]
+    assert run_stack(mp.validate_route_parents, resources) == []
+
+
+@pytest.mark.parametrize(
+    ("parent", "shown"),
+    [
+        ({"name": "www", "namespace": "other"}, "Gateway 'other/www'"),  # same name, another namespace
+        ({"name": "edge"}, "Gateway 'shop/edge'"),  # edge lives in the release's namespace only
+        ({"name": "edge", "namespace": "kube-system"}, "Gateway 'kube-system/edge'"),
+        ({"kind": "ListenerSet", "name": "www"}, "ListenerSet 'shop/www'"),
+        ({"name": "elsewhere"}, "Gateway 'shop/elsewhere'"),
+    ],
+)
+def test_a_route_to_any_other_parent_is_refused_with_the_whole_message(
+    parent: dict[str, Any], shown: str
+) -> None:
+    resources = [*RELEASES, gateway("www", "shop"), route("r", "shop", {"name": "www"}, parent)]
+    found = run_stack(mp.validate_route_parents, resources)
+    assert found == [
+        (
+            f"HTTPRoute 'r' attaches to {shown}, which this stack does not create. Attach it to its site's"
+            " Gateway or to the edge's shared Gateway only.",
+            resources[-1].urn,
+        )
+    ]

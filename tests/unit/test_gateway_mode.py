@@ -17,7 +17,7 @@ import pytest
 from components.edge.traefik import traefik_values
 from components.gateway_api import adopt_existing, bundle_problem, crd_files, traefik_gateway_values
 from components.settings import ConfigError, load_settings
-from tests.support import INGRESS, RELEASE, run_program, stack_config
+from tests.support import INGRESS, RECORD, RELEASE, run_program, stack_config
 
 CUSTOM = "kubernetes:gateway.networking.k8s.io/v1:"
 CRDS = "kubernetes:yaml/v2:ConfigGroup"
@@ -339,3 +339,40 @@ def test_the_clusters_own_crds_older_than_v1_5_stop_the_up_with_the_reason(
 )
 def test_which_bundles_fit(annotations: dict[str, str] | None, fits: bool) -> None:
     assert (bundle_problem(annotations) is None) == fits
+
+
+def test_only_the_app_route_waits_for_the_backend_and_every_name_gets_its_dns_record() -> None:
+    config = gateway_stack()
+    config["multisite:sites"] = [{**SITE, "service": None, "image": "nginx:1.29"}]
+    del config["multisite:sites"][0]["service"]
+    run = run_program(config, stack="prod")
+
+    def waits_for(name: str) -> set[str]:
+        return {run.by_urn(u).name for u in run.named(name).dependencies}
+
+    assert waits_for("www.example.com-route") == {
+        "edge-release",
+        "www.example.com-deployment",
+        "www.example.com-service",
+    }
+    for name in ("www.example.com-gateway", "www.example.com-http-route", "www.example.com-redirect-route"):
+        assert waits_for(name) == {"edge-release"}, name
+    # multisite:dns (the prod stack's): an A record for every name, redirects included.
+    assert sorted(r.inputs["name"] for r in run.of_type(RECORD)) == [
+        "example.com.",
+        "old.example.com.",
+        "www.example.com.",
+    ]
+    for resource in run.resources:
+        if resource.type.startswith(CUSTOM):
+            assert resource.prop("metadata", "labels")["app.kubernetes.io/name"] == "www-example-com"
+    assert run.named("edge-release").prop("values")["gateway"]["namespace"] == "traefik"
+
+
+def test_gateway_crds_are_taken_with_gateway_routes() -> None:
+    raw = {
+        "acme": {"issuer": "staging"},
+        "edge": "traefik",
+        "traefik": {"routes": "gateway", "gatewayCrds": "/srv"},
+    }
+    assert load_settings(raw, stack="dev", gcp_region="europe-west1").edge_config.gateway_crds == "/srv"

@@ -131,6 +131,11 @@ def test_hsts_settings_the_browsers_would_not_take_are_refused(hsts: dict[str, A
     assert problems({"edge": "traefik", "traefik": {"hsts": hsts}}) == [expected]
 
 
+def test_hsts_preload_with_exactly_a_year_is_accepted() -> None:
+    hsts = {"preload": True, "includeSubdomains": True, "maxAge": 31536000}
+    assert settings({"edge": "traefik", "traefik": {"hsts": hsts}}).edge_config.hsts.preload
+
+
 def test_hsts_preload_with_a_year_and_subdomains_is_accepted() -> None:
     hsts = settings({"edge": "traefik", "traefik": {"hsts": {"preload": True, "includeSubdomains": True}}})
     assert hsts.edge_config.hsts.header() == "max-age=31536000; includeSubDomains; preload"
