@@ -71,6 +71,10 @@ class CertManagerConfig(ChartConfig):
             f"pin another chart with {NAMESPACE}:certManager.version (imageRegistry may point at a mirror)",
         ),
     )
+    EXTENDED_LISTS: ClassVar[dict[str, str]] = {
+        "extraArgs": "expected a list of arguments, which the program adds after its own"
+        " (`--enable-gateway-api` in Gateway mode)"
+    }
     version: ChartVersion = CHART_VERSION
     """The exact chart version (a pin, not a range)."""
 
@@ -79,18 +83,6 @@ class CertManagerConfig(ChartConfig):
         problems = super().shape_problems(given)
         values = given.get("values")
         gates = values.get("featureGates") if isinstance(values, Mapping) else None
-        if (
-            isinstance(values, Mapping)
-            and "extraArgs" in values
-            and not isinstance(values["extraArgs"], list)
-        ):
-            problems.append(
-                KeysRule(
-                    ("values.extraArgs",),
-                    "expected a list of arguments, which the program adds after its own"
-                    " (`--enable-gateway-api` in Gateway mode)",
-                )
-            )
         if isinstance(gates, str) and FEATURE_GATE in gates:
             problems.append(
                 KeysRule(
@@ -128,7 +120,7 @@ def cert_manager_values(
         # controller built from the Go module (engine/cert-manager) does not read.
         values["extraArgs"] = ["--enable-gateway-api"]
     given = overrides or {}
-    merged = merge_values(values, given, extend=frozenset({"extraArgs"}))
+    merged = merge_values(values, given, extend=frozenset(CertManagerConfig.EXTENDED_LISTS))
     if given.get("featureGates"):  # a user's gates join ours (the config refuses ours among them)
         merged["featureGates"] = f"{FEATURE_GATES},{given['featureGates']}"
     return merged

@@ -99,6 +99,9 @@ class ChartConfig(Model):
     FREE_TEXT: ClassVar[frozenset[str]] = frozenset({"values"})
     PROGRAM_VALUES: ClassVar[tuple[ProgramValues, ...]] = ()
     """The chart values this release relies on; refused in `values`."""
+    EXTENDED_LISTS: ClassVar[dict[str, str]] = {}
+    """Top-level lists the program fills and a user's `values` extend (`merge_values`' `extend`),
+    with what a value that is not a list is expected to be."""
 
     version: ChartVersion
     """The exact chart version (a pin, not a range)."""
@@ -113,7 +116,15 @@ class ChartConfig(Model):
 
     @classmethod
     def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
-        return program_value_problems(given.get("values"), cls.PROGRAM_VALUES)
+        values = given.get("values")
+        problems = program_value_problems(values, cls.PROGRAM_VALUES)
+        if isinstance(values, Mapping):
+            problems += [
+                KeysRule((f"values.{key}",), expected)
+                for key, expected in cls.EXTENDED_LISTS.items()
+                if key in values and not isinstance(values[key], list)
+            ]
+        return problems
 
 
 @dataclass(frozen=True)

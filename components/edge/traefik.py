@@ -11,11 +11,10 @@ are off, so nothing else on the cluster can add routes to this edge.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from components.edge.controller import Controller, EdgeConfig, HstsConfig, load_balancer_service
-from components.fields import NAMESPACE, ChartVersion, KeysRule
+from components.fields import NAMESPACE, ChartVersion
 from components.gateway_api import traefik_gateway_values
 from components.helm_chart import ChartRelease, ProgramValues, merge_values
 
@@ -90,26 +89,12 @@ class TraefikConfig(EdgeConfig):
             f"set {NAMESPACE}:traefik.replicas",
         ),
     )
+    EXTENDED_LISTS: ClassVar[dict[str, str]] = {
+        "extraObjects": "expected a list of objects, which the program adds after its own (the `nginx`"
+        " IngressClass the sites' Ingresses name)"
+    }
     version: ChartVersion = CHART_VERSION
     """The exact chart version (a pin, not a range)."""
-
-    @classmethod
-    def shape_problems(cls, given: Mapping[str, Any]) -> list[KeysRule]:
-        problems = super().shape_problems(given)
-        values = given.get("values")
-        if (
-            isinstance(values, Mapping)
-            and "extraObjects" in values
-            and not isinstance(values["extraObjects"], list)
-        ):
-            problems.append(
-                KeysRule(
-                    ("values.extraObjects",),
-                    "expected a list of objects, which the program adds after its own (the `nginx`"
-                    " IngressClass the sites' Ingresses name)",
-                )
-            )
-        return problems
 
 
 def ingress_class_manifest() -> dict[str, Any]:
@@ -206,7 +191,7 @@ def traefik_values(
     }
     values = merge_values(values, hsts_values(hsts or HstsConfig()))
     # A user's extraObjects come after ours: the `nginx` IngressClass stays.
-    return merge_values(values, overrides or {}, extend=frozenset({"extraObjects"}))
+    return merge_values(values, overrides or {}, extend=frozenset(TraefikConfig.EXTENDED_LISTS))
 
 
 TRAEFIK = Controller(

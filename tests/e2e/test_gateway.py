@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.test_issuance import HSTS, REDIRECTS, SHOP, SITES, probe, ready, serial
+from tests.e2e.test_issuance import HSTS, REDIRECTS, SHOP, SITES, probe, ready, renew, serial
 from tests.support import print_wall_times
 from tools.demo import edge_not_serving
 from tools.engine_env import engine_env
@@ -96,21 +96,7 @@ def test_a_renewal_succeeds_while_the_redirect_route_exists(kube: Cluster) -> No
     """www.example.com's certificate has the redirect name old-brand.example.net, whose HTTPRoute
     redirects every request on the shared HTTP listener; Pebble reuses no authorization, so the
     renewal solves HTTP-01 for that name again, through the solver's Exact-path route."""
-    name = "www-example-com"
-    first = serial(kube, name)
-    patch = ("cert-manager.io", "v1", "default", "certificates", name)
-    kube.custom.patch_namespaced_custom_object(*patch, {"spec": {"renewBefore": "2159h59m"}})
-    try:
-        deadline = time.monotonic() + 120
-        while serial(kube, name) == first and time.monotonic() < deadline:
-            time.sleep(2)
-        assert serial(kube, name) != first, "cert-manager did not renew the certificate"
-    finally:
-        kube.custom.patch_namespaced_custom_object(*patch, {"spec": {"renewBefore": None}})
-    deadline = time.monotonic() + 60
-    while not ready(kube.custom.get_namespaced_custom_object(*patch)) and time.monotonic() < deadline:
-        time.sleep(1)
-    assert ready(kube.custom.get_namespaced_custom_object(*patch))
+    renew(kube, "www-example-com")
 
 
 def test_a_new_site_goes_live_through_up_and_answers_404_once_removed(
