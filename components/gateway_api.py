@@ -143,7 +143,7 @@ class ClusterGatewayApiCrds(GatewayCrds):
 
 
 def _checked_bundle(metadata: Any) -> str:
-    annotations = (metadata or {}).get("annotations") if isinstance(metadata, dict) else metadata.annotations
+    annotations = metadata.annotations  # the provider's ObjectMeta output type
     problem = bundle_problem(annotations)
     if problem is not None:
         raise pulumi.RunError(problem)

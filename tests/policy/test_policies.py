@@ -1188,6 +1188,7 @@ def test_routes_to_the_stacks_gateways_and_the_edge_gateway_are_compliant() -> N
         route("www", "shop", {"kind": "Gateway", "name": "www"}),  # the route's own namespace
         route("www-http", "shop", {"name": "edge", "namespace": "traefik", "sectionName": "web"}),
         route("blog", "default", {"name": "blog"}),
+        route("blog-http", None, {"name": "blog"}),  # both in the default namespace
         route("none", "shop"),  # no parents: attached to nothing
     ]
     assert run_stack(mp.validate_route_parents, resources) == []

@@ -303,6 +303,7 @@ def test_the_clusters_own_crds_of_v1_5_or_newer_are_adopted_and_nothing_is_insta
     assert run.of_type(CRDS) == []
     (component,) = [r for r in run.resources if r.type == "multisite:gateway_api:ClusterGatewayApiCrds"]
     assert component.name == "gateway-api"
+    assert run.component_outputs[component.urn] == {"bundleVersion": bundle}
     assert len(run.of_type(RELEASE)) == 2  # registered once the check passed
     assert run.of_type(CUSTOM + "Gateway")  # the sites are routed as usual
 
