@@ -153,14 +153,9 @@ def _checked_bundle(metadata: Any) -> str:
 def http01_solver(namespace: str) -> dict[str, Any]:
     """cert-manager's HTTP-01 solver through an HTTPRoute on the `edge` Gateway's HTTP listener,
     routed to the solver's ClusterIP Service (Traefik routes to endpoints; no node port)."""
-    parent = {
-        "group": GROUP,
-        "kind": "Gateway",
-        "name": EDGE_GATEWAY,
-        "namespace": namespace,
-        "sectionName": HTTP_LISTENER,
+    return {
+        "http01": {"gatewayHTTPRoute": {"parentRefs": [edge_parent(namespace)], "serviceType": "ClusterIP"}}
     }
-    return {"http01": {"gatewayHTTPRoute": {"parentRefs": [parent], "serviceType": "ClusterIP"}}}
 
 
 def traefik_gateway_values(namespace: str) -> dict[str, Any]:
